@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Debian packages the tests and the demo need: Prometheus (and promtool).
+set -euo pipefail
+need=()
+command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup-system: installing ${need[*]} from Debian" >&2
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+  # The package starts a system Prometheus on :9090; the tests run their own.
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  $SUDO pkill -x prometheus >/dev/null 2>&1 || true
+fi
