@@ -1,0 +1,152 @@
+"""The normative flag evaluation (DESIGN.md, "Evaluation"), steps 3 to 6.
+
+Overrides (step 1) and unknown keys (step 2) belong to the client. A flag is
+compiled once into a `CompiledFlag` so the hot path does no parsing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import mmh3
+
+__all__ = [
+    "CompiledFlag",
+    "bucket",
+    "compile_flag",
+    "evaluate",
+    "evaluate_compiled",
+    "parse_rfc3339",
+    "to_epoch_us",
+]
+
+ALL_COHORTS = "all"
+
+# RFC 3339 section 5.6 date-time; `fromisoformat` alone would also take
+# date-only or offset-less forms that other SDKs reject.
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """Parse an RFC 3339 date-time (offset required, `Z` accepted) to an aware datetime."""
+    if not isinstance(text, str) or not _RFC3339.fullmatch(text):
+        raise ValueError("not an RFC 3339 date-time with a UTC offset")
+    try:
+        return datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise ValueError("not a valid RFC 3339 date-time") from None
+
+
+def to_epoch_us(moment: datetime) -> int:
+    """Integer microseconds since the epoch: exact, so `[start, end)` edges compare exactly."""
+    if moment.tzinfo is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def bucket(key: str, user_id: str) -> int:
+    """The user's bucket 1..100 for `key`: Unleash's normalized_hash with groupId = key."""
+    text = f"{key}:{user_id}"
+    try:
+        return mmh3.hash(text, 0, False) % 100 + 1
+    except UnicodeEncodeError:
+        # Lone surrogates are not UTF-8; hash their raw code units rather than fail the caller.
+        return mmh3.hash(text.encode("utf-8", "surrogatepass"), 0, False) % 100 + 1
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledFlag:
+    """One flag's state, parsed once, ready for the hot path."""
+
+    key: str
+    enabled: bool
+    percent: int
+    cohorts: frozenset[str]
+    all_cohorts: bool
+    start_us: int | None
+    end_us: int | None
+    windowed: bool
+    state: Mapping[str, Any]
+
+
+def compile_flag(key: str, state: Mapping[str, Any]) -> CompiledFlag:
+    """Compile one flag's `flags.json` entry. Raises ValueError on a malformed entry."""
+    enabled = state.get("enabled")
+    percent = state.get("rolloutPercent", 0)
+    cohorts = state.get("allowedCohorts") or ()
+    if not isinstance(enabled, bool):
+        raise ValueError(f"flag {key!r}: enabled must be a boolean")
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+        raise ValueError(f"flag {key!r}: rolloutPercent must be an integer 0..100")
+    if not all(isinstance(c, str) for c in cohorts):
+        raise ValueError(f"flag {key!r}: allowedCohorts must be strings")
+    start_us = _date_us(key, state.get("startDate"))
+    end_us = _date_us(key, state.get("endDate"))
+    cohort_set = frozenset(cohorts)
+    return CompiledFlag(
+        key=key,
+        enabled=enabled,
+        percent=percent,
+        cohorts=cohort_set,
+        all_cohorts=ALL_COHORTS in cohort_set,
+        start_us=start_us,
+        end_us=end_us,
+        windowed=start_us is not None or end_us is not None,
+        state=state,
+    )
+
+
+def _date_us(key: str, value: object) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"flag {key!r}: dates must be RFC 3339 strings or null")
+    try:
+        return to_epoch_us(parse_rfc3339(value))
+    except ValueError as exc:
+        raise ValueError(f"flag {key!r}: {exc}") from None
+
+
+def evaluate_compiled(
+    flag: CompiledFlag, user_id: str | None, cohort: str | None, now_us: int
+) -> bool:
+    """Steps 3-6 over a compiled flag at `now_us` (epoch microseconds)."""
+    if not flag.enabled:
+        return False
+    if flag.windowed:
+        if flag.start_us is not None and now_us < flag.start_us:
+            return False
+        if flag.end_us is not None and now_us >= flag.end_us:
+            return False
+    if flag.all_cohorts or (cohort is not None and cohort in flag.cohorts):
+        return True
+    percent = flag.percent
+    if percent >= 100:
+        return True
+    if percent <= 0 or user_id is None:
+        return False
+    return bucket(flag.key, user_id) <= percent
+
+
+def evaluate(
+    state: Mapping[str, Any],
+    key: str,
+    user_id: str | None = None,
+    cohort: str | None = None,
+    now: datetime | None = None,
+) -> bool:
+    """Whether flag `key` with `flags.json` entry `state` is on for this user at `now`.
+
+    `now` must be timezone-aware; default the current time.
+    """
+    now_us = to_epoch_us(now if now is not None else datetime.now(UTC))
+    return evaluate_compiled(compile_flag(key, state), user_id, cohort, now_us)

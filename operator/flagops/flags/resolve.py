@@ -1,0 +1,150 @@
+"""What each flag publishes: its FeatureFlag spec, or the stage of the Rollout that controls it.
+
+Pure: the publisher gathers the namespace's FeatureFlags and Rollouts, this
+module decides the published document and each flag's outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flagops.api.common import format_timestamp
+from flagops.api.stages import PERCENT, Stage
+from flagops.flags.document import FlagState
+
+SPEC_SOURCE = "spec"
+EVERYONE = "all"
+
+
+@dataclass(frozen=True)
+class FlagInput:
+    """One FeatureFlag as the publisher sees it."""
+
+    name: str
+    created: str  # creationTimestamp: the oldest of two flags sharing a key wins
+    key: str | None  # None when the spec is invalid
+    enabled: bool = False
+    rollout_percent: int = 0
+    allowed_cohorts: tuple[str, ...] = ()
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    spec_error: str | None = None
+
+
+@dataclass(frozen=True)
+class RolloutControl:
+    """A Rollout that holds a stage for a flag."""
+
+    name: str
+    flag_name: str
+    stage: Stage
+    internal_cohorts: tuple[str, ...]
+    created: str
+
+
+@dataclass(frozen=True)
+class FlagOutcome:
+    key: str | None
+    state: FlagState | None
+    source: str
+    published: bool
+    conflict_with: tuple[str, ...] = ()
+    error: str | None = None
+
+    def effective(self) -> dict[str, Any] | None:
+        """`status.effective`: the resolved state plus where it came from."""
+        if self.state is None:
+            return None
+        return {**self.state.to_json_obj(), "source": self.source}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    published: dict[str, FlagState]
+    outcomes: dict[str, FlagOutcome]  # by FeatureFlag name
+
+
+def controlling_rollouts(rollouts: Iterable[RolloutControl]) -> dict[str, RolloutControl]:
+    """flag name -> the Rollout that controls it (the oldest one holding a stage)."""
+    result: dict[str, RolloutControl] = {}
+    for rollout in sorted(rollouts, key=lambda r: (r.created, r.name)):
+        result.setdefault(rollout.flag_name, rollout)
+    return result
+
+
+def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def _stage_exposure(
+    flag: FlagInput, control: RolloutControl
+) -> tuple[bool, int, tuple[str, ...]]:
+    stage = control.stage
+    if stage is Stage.DISABLED:
+        return False, 0, ()
+    if stage is Stage.INTERNAL:
+        return True, 0, control.internal_cohorts
+    if stage is Stage.FULL:
+        return True, 100, (EVERYONE,)
+    return True, PERCENT[stage], _dedupe((*flag.allowed_cohorts, *control.internal_cohorts))
+
+
+def _date(value: datetime | None) -> str | None:
+    return None if value is None else format_timestamp(value)
+
+
+def effective_state(flag: FlagInput, control: RolloutControl | None) -> tuple[FlagState, str]:
+    """The state `flag` publishes, and its source (`spec` or `rollout/<name>`)."""
+    if control is None:
+        enabled, percent, cohorts = flag.enabled, flag.rollout_percent, flag.allowed_cohorts
+        stage: str | None = None
+        source = SPEC_SOURCE
+    else:
+        enabled, percent, cohorts = _stage_exposure(flag, control)
+        stage = control.stage.value
+        source = f"rollout/{control.name}"
+    state = FlagState(
+        enabled=enabled,
+        rollout_percent=percent,
+        allowed_cohorts=cohorts,
+        start_date=_date(flag.start_date),
+        end_date=_date(flag.end_date),
+        stage=stage,
+        metadata=dict(flag.metadata),
+    )
+    return state, source
+
+
+def resolve(flags: Sequence[FlagInput], rollouts: Iterable[RolloutControl]) -> Resolution:
+    control = controlling_rollouts(rollouts)
+    by_key: dict[str, list[FlagInput]] = {}
+    outcomes: dict[str, FlagOutcome] = {}
+    for flag in flags:
+        if flag.key is None:
+            outcomes[flag.name] = FlagOutcome(
+                key=None, state=None, source=SPEC_SOURCE, published=False, error=flag.spec_error
+            )
+        else:
+            by_key.setdefault(flag.key, []).append(flag)
+
+    published: dict[str, FlagState] = {}
+    for key, owners in by_key.items():
+        owners.sort(key=lambda f: (f.created, f.name))
+        names = [f.name for f in owners]
+        for position, flag in enumerate(owners):
+            state, source = effective_state(flag, control.get(flag.name))
+            winner = position == 0
+            if winner:
+                published[key] = state
+            outcomes[flag.name] = FlagOutcome(
+                key=key,
+                state=state,
+                source=source,
+                published=winner,
+                conflict_with=tuple(n for n in names if n != flag.name),
+            )
+    return Resolution(published=published, outcomes=outcomes)
