@@ -1,0 +1,111 @@
+"""Building blocks shared by both resources: the base model, timestamps, conditions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+
+def format_timestamp(value: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, the way the apiserver writes times."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Serialised as a string even by a plain `model_dump()`, so dumps can go straight
+# into a JSON patch; validated as timezone-aware because RFC 3339 requires an offset.
+Timestamp = Annotated[
+    AwareDatetime,
+    PlainSerializer(format_timestamp, return_type=str, when_used="always"),
+]
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire (as DESIGN.md names the fields), snake_case in Python.
+
+    Unknown fields are ignored so an older operator can read objects written
+    by a newer one (the apiserver prunes what the schema does not declare).
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        use_enum_values=False,
+    )
+
+    def to_api(self) -> dict[str, object]:
+        """The object as the Kubernetes API wants it: camelCase, no nulls."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ConditionStatus(StrEnum):
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class Condition(ApiModel):
+    """A standard Kubernetes condition (metav1.Condition)."""
+
+    type: str = Field(min_length=1, max_length=316, description="Type of the condition.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        default="",
+        max_length=1024,
+        description="CamelCase reason for the last transition.",
+    )
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+    last_transition_time: Timestamp = Field(description="When the condition last changed status.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation the condition was set for."
+    )
+
+
+def set_condition(
+    conditions: list[Condition],
+    type_: str,
+    status: ConditionStatus,
+    reason: str,
+    message: str,
+    now: datetime,
+    observed_generation: int | None = None,
+) -> list[Condition]:
+    """A new list with `type_` set; lastTransitionTime moves only when the status changes."""
+    result: list[Condition] = []
+    found = False
+    for condition in conditions:
+        if condition.type != type_:
+            result.append(condition)
+            continue
+        found = True
+        changed = condition.status != status
+        result.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now if changed else condition.last_transition_time,
+                observed_generation=observed_generation,
+            )
+        )
+    if not found:
+        result.append(
+            Condition(
+                type=type_,
+                status=status,
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=observed_generation,
+            )
+        )
+    return result
+
+
+def get_condition(conditions: list[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)

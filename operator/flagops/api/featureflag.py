@@ -1,0 +1,177 @@
+"""The FeatureFlag resource (shortName `ff`): spec as written, status as resolved."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any
+
+from pydantic import ConfigDict, Field, field_validator
+
+from flagops.api.common import ApiModel, Condition, Timestamp
+from flagops.api.stages import Stage
+
+KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+KEY_MAX_LENGTH = 253
+_KEY_RE = re.compile(KEY_PATTERN)
+KEY_MESSAGE = (
+    "key must start with a lowercase letter or digit and contain only lowercase letters, "
+    "digits, '_', '.' and '-'"
+)
+
+SOURCE_SPEC = "spec"
+_SOURCE_ROLLOUT_PREFIX = "rollout/"
+SOURCE_PATTERN = r"^(spec|rollout/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$"
+
+# Cohort that gives everyone access (evaluation step 4).
+COHORT_ALL = "all"
+
+
+class FeatureFlagCondition(StrEnum):
+    PUBLISHED = "Published"
+    CONFLICT = "Conflict"
+
+
+def validate_key(value: str) -> str:
+    if len(value) > KEY_MAX_LENGTH or not _KEY_RE.fullmatch(value):
+        raise ValueError(f"{KEY_MESSAGE} (at most {KEY_MAX_LENGTH} characters), got {value!r}")
+    return value
+
+
+class FeatureFlagSpec(ApiModel):
+    """The flag as its owner wrote it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.startDate) || !has(self.endDate)"
+                    " || timestamp(self.endDate) > timestamp(self.startDate)",
+                    "message": "endDate must be after startDate (the active window is"
+                    " [startDate, endDate))",
+                    "fieldPath": ".endDate",
+                    "reason": "FieldValueInvalid",
+                }
+            ]
+        }
+    )
+
+    key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=KEY_MAX_LENGTH,
+        description="The name apps ask for. Defaults to metadata.name. Unlike object names"
+        " it may contain underscores.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"self.matches('{KEY_PATTERN}')", "message": KEY_MESSAGE}
+            ]
+        },
+    )
+    enabled: bool = Field(default=False, description="Global on/off.")
+    rollout_percent: int = Field(
+        default=0, ge=0, le=100, description="Share of users (0..100) outside the cohorts."
+    )
+    allowed_cohorts: list[str] = Field(
+        default=[],
+        max_length=64,
+        description="Cohorts that always have access while the flag is enabled;"
+        " `all` means everyone.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    start_date: Timestamp | None = Field(
+        default=None, description="Start of the active window (RFC 3339, inclusive)."
+    )
+    end_date: Timestamp | None = Field(
+        default=None, description="End of the active window (RFC 3339, exclusive)."
+    )
+    metadata: dict[str, str] = Field(
+        default={},
+        description="Free-form string labels: description, category, version, owner.",
+    )
+    integration: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        description="The integration this flag gates (default metric queries, probes).",
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _key_pattern(cls, value: str | None) -> str | None:
+        return None if value is None else validate_key(value)
+
+
+def effective_key(name: str, spec: FeatureFlagSpec) -> str:
+    """The key apps ask for: spec.key, else the object's name."""
+    return spec.key if spec.key is not None else name
+
+
+def rollout_source(rollout_name: str) -> str:
+    """The `status.effective.source` of a flag controlled by Rollout `rollout_name`."""
+    return f"{_SOURCE_ROLLOUT_PREFIX}{rollout_name}"
+
+
+def source_rollout(source: str) -> str | None:
+    """The Rollout name in a `rollout/<name>` source, None for `spec`."""
+    if source.startswith(_SOURCE_ROLLOUT_PREFIX):
+        return source[len(_SOURCE_ROLLOUT_PREFIX) :]
+    return None
+
+
+class EffectiveFlag(ApiModel):
+    """The resolved state that is published to apps (one entry of flags.json, plus source)."""
+
+    enabled: bool = Field(description="Whether the flag is on.")
+    rollout_percent: int = Field(ge=0, le=100, description="Published percent.")
+    allowed_cohorts: list[str] = Field(default=[], description="Published cohorts.")
+    start_date: Timestamp | None = Field(default=None, description="Active window start.")
+    end_date: Timestamp | None = Field(default=None, description="Active window end.")
+    stage: Stage | None = Field(
+        default=None, description="The Rollout stage, when a Rollout controls the flag."
+    )
+    metadata: dict[str, str] = Field(default={}, description="The spec's metadata.")
+    source: str = Field(
+        pattern=SOURCE_PATTERN,
+        description="Where the state comes from: `spec` or `rollout/<name>`.",
+    )
+
+
+class FeatureFlagStatus(ApiModel):
+    """Written by the operator only."""
+
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation the status was computed from."
+    )
+    effective: EffectiveFlag | None = Field(
+        default=None, description="The state published in the flag ConfigMap."
+    )
+    conditions: list[Condition] = Field(
+        default=[],
+        description="Published, Conflict.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["type"],
+        },
+    )
+    published_revision: str | None = Field(
+        default=None, description="The flags.json revision that contains this state."
+    )
+
+
+class FeatureFlag(ApiModel):
+    """A whole FeatureFlag object as the API returns it."""
+
+    api_version: str = "flagops.dev/v1alpha1"
+    kind: str = "FeatureFlag"
+    metadata: dict[str, Any] = {}
+    spec: FeatureFlagSpec
+    status: FeatureFlagStatus = FeatureFlagStatus()
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def key(self) -> str:
+        return effective_key(self.name, self.spec)
