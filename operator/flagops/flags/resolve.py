@@ -11,12 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from flagops.api.common import format_timestamp
+from flagops.api.featureflag import (
+    COHORT_ALL,
+    SOURCE_SPEC,
+    FeatureFlagSpec,
+    effective_key,
+    rollout_source,
+)
 from flagops.api.stages import PERCENT, Stage
 from flagops.flags.document import FlagState
-
-SPEC_SOURCE = "spec"
-EVERYONE = "all"
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,30 @@ class FlagInput:
     end_date: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     spec_error: str | None = None
+
+    @classmethod
+    def from_spec(cls, name: str, created: str, spec: Mapping[str, Any]) -> FlagInput:
+        """Read a FeatureFlag's spec; a spec the schema let through but the model rejects
+        becomes an unpublished flag with the reason, never an exception."""
+        try:
+            model = FeatureFlagSpec.model_validate(spec)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_input=False, include_url=False)
+            )
+            return cls(name=name, created=created, key=None, spec_error=problems)
+        return cls(
+            name=name,
+            created=created,
+            key=effective_key(name, model),
+            enabled=model.enabled,
+            rollout_percent=model.rollout_percent,
+            allowed_cohorts=tuple(model.allowed_cohorts),
+            start_date=model.start_date,
+            end_date=model.end_date,
+            metadata=dict(model.metadata),
+        )
 
 
 @dataclass(frozen=True)
@@ -80,16 +110,14 @@ def _dedupe(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def _stage_exposure(
-    flag: FlagInput, control: RolloutControl
-) -> tuple[bool, int, tuple[str, ...]]:
+def _stage_exposure(flag: FlagInput, control: RolloutControl) -> tuple[bool, int, tuple[str, ...]]:
     stage = control.stage
     if stage is Stage.DISABLED:
         return False, 0, ()
     if stage is Stage.INTERNAL:
         return True, 0, control.internal_cohorts
     if stage is Stage.FULL:
-        return True, 100, (EVERYONE,)
+        return True, 100, (COHORT_ALL,)
     return True, PERCENT[stage], _dedupe((*flag.allowed_cohorts, *control.internal_cohorts))
 
 
@@ -102,17 +130,17 @@ def effective_state(flag: FlagInput, control: RolloutControl | None) -> tuple[Fl
     if control is None:
         enabled, percent, cohorts = flag.enabled, flag.rollout_percent, flag.allowed_cohorts
         stage: str | None = None
-        source = SPEC_SOURCE
+        source = SOURCE_SPEC
     else:
         enabled, percent, cohorts = _stage_exposure(flag, control)
         stage = control.stage.value
-        source = f"rollout/{control.name}"
+        source = rollout_source(control.name)
     state = FlagState(
         enabled=enabled,
-        rollout_percent=percent,
-        allowed_cohorts=cohorts,
-        start_date=_date(flag.start_date),
-        end_date=_date(flag.end_date),
+        rolloutPercent=percent,
+        allowedCohorts=cohorts,
+        startDate=_date(flag.start_date),
+        endDate=_date(flag.end_date),
         stage=stage,
         metadata=dict(flag.metadata),
     )
@@ -126,7 +154,7 @@ def resolve(flags: Sequence[FlagInput], rollouts: Iterable[RolloutControl]) -> R
     for flag in flags:
         if flag.key is None:
             outcomes[flag.name] = FlagOutcome(
-                key=None, state=None, source=SPEC_SOURCE, published=False, error=flag.spec_error
+                key=None, state=None, source=SOURCE_SPEC, published=False, error=flag.spec_error
             )
         else:
             by_key.setdefault(flag.key, []).append(flag)

@@ -1,0 +1,137 @@
+"""Thin, typed access to the Kubernetes API for what kopf does not do for us.
+
+The kubernetes client is synchronous; every call here runs in a worker thread so
+handlers stay responsive. Nothing here decides anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from flagops.api.common import format_timestamp
+
+logger = logging.getLogger(__name__)
+
+GROUP = "flagops.dev"
+VERSION = "v1alpha1"
+COMPONENT = "flagops"
+T = TypeVar("T")
+
+
+def load_config() -> client.ApiClient:
+    """In-cluster credentials when running in a Pod, else the kubeconfig (KUBECONFIG)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    configuration = client.Configuration.get_default_copy()
+    # Publishing 1,000 flag statuses at once wants more than urllib3's default 4 connections.
+    configuration.connection_pool_maxsize = 32
+    return client.ApiClient(configuration)
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.batch = client.BatchV1Api(api_client)
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(partial(fn, *args, **kwargs))
+
+    async def read_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            result = await self._call(self.core.read_namespaced_config_map, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data: dict[str, Any] = self.api_client.sanitize_for_serialization(result)  # type: ignore[no-untyped-call]
+        return data
+
+    async def write_configmap(
+        self,
+        namespace: str,
+        name: str,
+        data: Mapping[str, str],
+        labels: Mapping[str, str],
+        annotations: Mapping[str, str],
+    ) -> None:
+        """Create the ConfigMap, or make an existing one hold exactly `data`."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": dict(labels),
+                "annotations": dict(annotations),
+            },
+            "data": dict(data),
+        }
+        try:
+            await self._call(self.core.patch_namespaced_config_map, name, namespace, body)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            await self._call(self.core.create_namespaced_config_map, namespace, body)
+
+    async def patch_status(
+        self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
+    ) -> None:
+        await self._call(
+            self.custom.patch_namespaced_custom_object_status,
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"status": dict(status)},
+        )
+
+    async def post_event(
+        self,
+        involved: Mapping[str, Any],
+        type_: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        """A core/v1 Event on `involved` (apiVersion, kind, metadata); failures only log."""
+        meta = involved["metadata"]
+        now = format_timestamp(datetime.now(UTC))
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": involved["apiVersion"],
+                "kind": involved["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": COMPONENT},
+            "reportingComponent": COMPONENT,
+            "reportingInstance": COMPONENT,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        try:
+            await self._call(self.core.create_namespaced_event, meta["namespace"], body)
+        except ApiException as exc:
+            # An Event is best effort: losing one must never stop a reconcile.
+            logger.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)

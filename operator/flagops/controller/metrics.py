@@ -1,0 +1,37 @@
+"""The operator's Prometheus metrics (names fixed by DESIGN.md)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ROLLOUT_INFO = Gauge(
+    "flagops_rollout_info",
+    "Always 1; labels say where each Rollout stands",
+    ["namespace", "rollout", "flag", "stage", "phase"],
+)
+ROLLOUT_PERCENT = Gauge(
+    "flagops_rollout_percent",
+    "Percent of users the Rollout's stage exposes",
+    ["namespace", "rollout", "flag"],
+)
+ROLLOUT_TRANSITIONS = Counter(
+    "flagops_rollout_transitions_total",
+    "Stage changes made by Rollouts",
+    ["from", "to", "reason"],
+)
+ANALYSIS = Counter("flagops_analysis_total", "Analyses taken, by verdict", ["verdict"])
+ANALYSIS_ERROR_RATE = Gauge(
+    "flagops_analysis_error_rate",
+    "Error rate of the newest analysis",
+    ["namespace", "rollout"],
+)
+PROBES = Counter("flagops_probe_total", "Health probe results", ["integration", "result"])
+CONFIGMAP_WRITES = Counter(
+    "flagops_configmap_writes_total", "Writes of the flag ConfigMap", ["namespace"]
+)
+RECONCILE_SECONDS = Histogram(
+    "flagops_reconcile_seconds",
+    "Time spent reconciling, by kind",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)

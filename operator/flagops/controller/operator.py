@@ -1,0 +1,55 @@
+"""Assembles and runs the operator: logging, metrics endpoint, clients, kopf."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+import prometheus_client
+
+from flagops.controller import handlers
+from flagops.controller.kube import Kube, load_config
+from flagops.controller.publisher import FlagPublisher
+from flagops.controller.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def configure_logging(settings: Settings) -> None:
+    log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(log_format=log_format, log_refkey="k8s")
+
+
+def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistry, FlagPublisher]:
+    registry = kopf.OperatorRegistry()
+    publisher = FlagPublisher(kube, settings)
+    handlers.register(registry, publisher, settings.configmap_name)
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        # The operator posts its own, meaningful Events; kopf's per-handler log Events
+        # would drown them.
+        settings.posting.level = logging.WARNING
+        # Without finalizers kopf never has to write to our objects: the operator
+        # writes status, events, ConfigMaps and Jobs only.
+        settings.persistence.finalizer = "flagops.dev/finalizer"
+        settings.watching.server_timeout = 300
+        settings.watching.client_timeout = 330
+
+    return registry, publisher
+
+
+async def run_operator(settings: Settings) -> None:
+    configure_logging(settings)
+    prometheus_client.start_http_server(settings.metrics_port, addr=settings.bind_address)
+    kube = Kube(load_config())
+    registry, _ = build_registry(settings, kube)
+    await kopf.operator(
+        registry=registry,
+        clusterwide=settings.clusterwide,
+        namespaces=list(settings.namespaces),
+        standalone=settings.standalone,
+        peering_name=settings.peering,
+        liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz",
+    )

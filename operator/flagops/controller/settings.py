@@ -1,0 +1,97 @@
+"""Operator settings, from command-line flags with environment fallbacks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+LogFormat = Literal["json", "text"]
+
+# One table keeps each setting's flag, environment variable and default together.
+_ENV = {
+    "prometheus_address": "FLAGOPS_PROMETHEUS_ADDRESS",
+    "namespaces": "FLAGOPS_NAMESPACES",
+    "configmap_name": "FLAGOPS_CONFIGMAP_NAME",
+    "probe_image": "FLAGOPS_PROBE_IMAGE",
+    "metrics_port": "FLAGOPS_METRICS_PORT",
+    "health_port": "FLAGOPS_HEALTH_PORT",
+    "log_format": "FLAGOPS_LOG_FORMAT",
+    "peering": "FLAGOPS_PEERING",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    prometheus_address: str = "http://prometheus-operated.monitoring.svc:9090"
+    namespaces: tuple[str, ...] = ()
+    configmap_name: str = "feature-flags"
+    probe_image: str = "ghcr.io/flagops/flagops:0.1.0"
+    metrics_port: int = 8080
+    health_port: int = 8081
+    log_format: LogFormat = "json"
+    peering: str = "flagops"
+    standalone: bool = False
+    # Publishing cadence: the first change after a quiet spell is written at once; a burst
+    # of changes is folded into writes at most `publish_max_interval` apart.
+    publish_min_interval: float = 0.1
+    publish_max_interval: float = 2.0
+    bind_address: str = field(default="0.0.0.0")  # noqa: S104 - metrics must be scrapable in-cluster
+
+    @property
+    def clusterwide(self) -> bool:
+        return not self.namespaces
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    defaults = Settings()
+    env = os.environ.get
+    parser.add_argument(
+        "--prometheus-address",
+        default=env(_ENV["prometheus_address"], defaults.prometheus_address),
+        help="Prometheus base URL used when a Rollout does not name one",
+    )
+    parser.add_argument(
+        "--namespace",
+        dest="namespaces",
+        action="append",
+        default=None,
+        help="namespace to watch (repeatable); none means all namespaces",
+    )
+    parser.add_argument(
+        "--configmap-name", default=env(_ENV["configmap_name"], defaults.configmap_name)
+    )
+    parser.add_argument("--probe-image", default=env(_ENV["probe_image"], defaults.probe_image))
+    parser.add_argument(
+        "--metrics-port", type=int, default=int(env(_ENV["metrics_port"], defaults.metrics_port))
+    )
+    parser.add_argument(
+        "--health-port", type=int, default=int(env(_ENV["health_port"], defaults.health_port))
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        default=env(_ENV["log_format"], defaults.log_format),
+    )
+    parser.add_argument("--peering", default=env(_ENV["peering"], defaults.peering))
+    parser.add_argument(
+        "--standalone", action="store_true", help="no peering: this replica is always active"
+    )
+
+
+def from_args(args: argparse.Namespace) -> Settings:
+    namespaces: list[str] = args.namespaces or []
+    if not namespaces:
+        namespaces = [n.strip() for n in os.environ.get(_ENV["namespaces"], "").split(",")]
+    return Settings(
+        prometheus_address=args.prometheus_address,
+        namespaces=tuple(n for n in namespaces if n),
+        configmap_name=args.configmap_name,
+        probe_image=args.probe_image,
+        metrics_port=args.metrics_port,
+        health_port=args.health_port,
+        log_format=args.log_format,
+        peering=args.peering,
+        standalone=args.standalone,
+    )
