@@ -23,6 +23,10 @@ Timestamp = Annotated[
 ]
 
 
+# A cohort name as apps pass it to is_enabled(); `all` in allowedCohorts means everyone.
+Cohort = Annotated[str, Field(min_length=1, max_length=253)]
+
+
 class ApiModel(BaseModel):
     """camelCase on the wire (as DESIGN.md names the fields), snake_case in Python.
 

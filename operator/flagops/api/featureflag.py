@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator
 
-from flagops.api.common import ApiModel, Condition, Timestamp
+from flagops.api.common import ApiModel, Cohort, Condition, Timestamp
 from flagops.api.stages import Stage
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -72,7 +72,7 @@ class FeatureFlagSpec(ApiModel):
     rollout_percent: int = Field(
         default=0, ge=0, le=100, description="Share of users (0..100) outside the cohorts."
     )
-    allowed_cohorts: list[str] = Field(
+    allowed_cohorts: list[Cohort] = Field(
         default=[],
         max_length=64,
         description="Cohorts that always have access while the flag is enabled;"

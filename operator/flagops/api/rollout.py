@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from flagops.api.common import ApiModel, Condition, Timestamp
+from flagops.api.common import ApiModel, Cohort, Condition, Timestamp
 from flagops.api.durations import Duration, parse_duration
 from flagops.api.stages import Stage
 
@@ -213,7 +213,7 @@ class RolloutSpec(ApiModel):
     stage_duration: Duration = Field(
         default="10m", description="Minimum bake time in a stage before it may advance."
     )
-    internal_cohorts: list[str] = Field(
+    internal_cohorts: list[Cohort] = Field(
         default=["internal"],
         max_length=64,
         description="Cohorts that get the INTERNAL stage.",
