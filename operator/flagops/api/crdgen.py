@@ -272,9 +272,28 @@ def render() -> dict[str, str]:
     }
 
 
+def kustomization(names: Sequence[str]) -> str:
+    """crds/kustomization.yaml, so manifests/install can include the CRDs.
+
+    Only in crds/: Helm would try to install any YAML in the chart's crds/.
+    """
+    import yaml
+
+    body = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": sorted(names),
+    }
+    return HEADER + yaml.safe_dump(body, sort_keys=False)
+
+
 def expected_files(root: Path) -> dict[Path, str]:
     rendered = render()
-    return {root / folder / name: text for folder in OUTPUT_DIRS for name, text in rendered.items()}
+    files = {
+        root / folder / name: text for folder in OUTPUT_DIRS for name, text in rendered.items()
+    }
+    files[root / OUTPUT_DIRS[0] / "kustomization.yaml"] = kustomization(list(rendered))
+    return files
 
 
 def write(root: Path) -> list[Path]:
