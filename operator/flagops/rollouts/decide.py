@@ -1,0 +1,636 @@
+"""What a Rollout does next: one pure function, no I/O.
+
+`decide(spec, state, inputs, now)` takes what the operator gathered this round
+(the newest analysis verdict, the newest probe, a pending action annotation,
+the flag as it is now) and returns the next state plus the Events, stage
+transitions and status message that follow from it. Every rule is listed in
+docs/decisions.md; the tests in tests/unit/rollouts/ check each one.
+
+Everything in `RolloutState` round-trips through `Rollout.status` (see
+rollouts/state.py), so an operator restarted at any moment decides exactly as
+the one that stopped would have.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from flagops.api.actions import Action, ActionVerb
+from flagops.api.rollout import ActionResult, Phase, Verdict
+from flagops.api.stages import Stage, adoption_stage, index, next_stage
+
+
+class Hold(StrEnum):
+    """Why a Rollout stopped moving, remembered until someone lifts it.
+
+    A declarative `spec.paused` is not a Hold: it is read from the spec each
+    round, so unpausing in Git resumes without any action.
+    """
+
+    MANUAL_PAUSE = "ManualPause"
+    ANALYSIS_FAILED = "AnalysisFailed"
+    PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"
+    MANUAL_ROLLBACK = "ManualRollback"
+    ROLLED_BACK_ON_FAILURE = "RolledBackOnFailure"
+
+    @property
+    def is_rollback(self) -> bool:
+        return self in (Hold.MANUAL_ROLLBACK, Hold.ROLLED_BACK_ON_FAILURE)
+
+    @property
+    def survives_new_generation(self) -> bool:
+        """Only a human's pause outlives a spec change; everything else was the
+        operator's own reaction to the old spec (DESIGN: a rollback lasts
+        "until retry or a new spec generation")."""
+        return self is Hold.MANUAL_PAUSE
+
+
+class ProbeOutcome(StrEnum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NONE = "none"
+    RUNNING = "running"
+
+
+class EventType(StrEnum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+
+
+# Transition reasons, used as the `reason` label of flagops_rollout_transitions_total.
+ADOPTED = "Adopted"
+ANALYSIS_PASSED = "AnalysisPassed"
+FIRST_STAGE = "Validated"
+MANUAL_ADVANCE = "ManualAdvance"
+FORCED_ADVANCE = "ForcedAdvance"
+TARGET_LOWERED = "TargetLowered"
+MANUAL_ROLLBACK = "ManualRollback"
+ANALYSIS_FAILED = "AnalysisFailed"
+
+
+@dataclass(frozen=True)
+class DecisionSpec:
+    """The part of `Rollout.spec` (and metadata.generation) the decision reads."""
+
+    generation: int
+    target_stage: Stage = Stage.FULL
+    paused: bool = False
+    auto_advance: bool = True
+    stage_duration: timedelta = timedelta(minutes=10)
+    min_sample_size: int = 100
+    failure_limit: int = 1
+    consecutive_error_limit: int = 4
+    pause_on_error: bool = True
+    rollback_on_error: bool = False
+    probe_configured: bool = False
+
+
+@dataclass(frozen=True)
+class LastAction:
+    name: str
+    id: str
+    at: datetime
+    result: ActionResult
+    reason: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """Everything the decision remembers between rounds; all of it lives in status."""
+
+    stage: Stage | None = None  # None until the flag is adopted
+    stage_started_at: datetime | None = None
+    phase: Phase = Phase.PENDING
+    consecutive_failures: int = 0
+    consecutive_errors: int = 0
+    hold: Hold | None = None
+    validated: bool = False
+    observed_generation: int | None = None
+    last_verdict: Verdict | None = None
+    last_analysis_at: datetime | None = None
+    last_action: LastAction | None = None
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.hold is not None and self.hold.is_rollback
+
+
+@dataclass(frozen=True)
+class FlagSnapshot:
+    """The FeatureFlag's own spec, read for adoption only."""
+
+    enabled: bool
+    rollout_percent: int
+
+
+@dataclass(frozen=True)
+class DecisionInputs:
+    """What the operator observed this round."""
+
+    verdict: Verdict | None = None  # None: no analysis was taken this round
+    error_rate: float | None = None
+    samples: float | None = None
+    analysis_message: str = ""
+    probe: ProbeOutcome = ProbeOutcome.NONE
+    action: Action | None = None  # a parsed flagops.dev/action annotation
+    # None: not re-checked this round; the stored Validated condition stands.
+    validated: bool | None = None
+    # Set when the spec is wrong in a way the schema cannot catch (missing flag,
+    # a second Rollout for the flag, a query that does not parse).
+    degraded_reason: str | None = None
+    flag: FlagSnapshot | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    from_stage: Stage | None
+    to_stage: Stage
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: RolloutState
+    events: tuple[Event, ...] = ()
+    transitions: tuple[Transition, ...] = ()
+    message: str = ""
+
+
+@dataclass
+class _Round:
+    """The decision being built; only `decide` sees it, and it never escapes mutable."""
+
+    spec: DecisionSpec
+    inputs: DecisionInputs
+    now: datetime
+    state: RolloutState
+    events: list[Event] = field(default_factory=list)
+    transitions: list[Transition] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def event(self, type_: EventType, reason: str, message: str) -> None:
+        self.events.append(Event(type_, reason, message))
+
+    def move_to(self, stage: Stage, reason: str, *, hold: Hold | None = None) -> None:
+        old = self.state.stage
+        if old == stage:
+            self.state = replace(self.state, hold=hold if hold else self.state.hold)
+            return
+        self.transitions.append(Transition(old, stage, reason))
+        # Counters and bake time belong to a stage: a new stage starts them afresh.
+        self.state = replace(
+            self.state,
+            stage=stage,
+            stage_started_at=self.now,
+            consecutive_failures=0,
+            consecutive_errors=0,
+            hold=hold if hold else self.state.hold,
+        )
+
+
+def decide(
+    spec: DecisionSpec, state: RolloutState, inputs: DecisionInputs, now: datetime
+) -> Decision:
+    """The next state of a Rollout, and what to tell the world about it."""
+    r = _Round(spec=spec, inputs=inputs, now=now, state=state)
+    _observe_generation(r)
+    _record_verdict(r)
+    _adopt(r)
+    _step_back_to_target(r)
+    _apply_safety_limits(r)
+    advanced = _perform_action(r)
+    if not advanced:
+        _auto_advance(r)
+    phase = _phase(r)
+    _phase_events(r, r.state.phase, phase)
+    r.state = replace(r.state, phase=phase, validated=_validated(r))
+    return Decision(
+        state=r.state,
+        events=tuple(r.events),
+        transitions=tuple(r.transitions),
+        message=_message(r),
+    )
+
+
+def _validated(r: _Round) -> bool:
+    """The controller may skip re-validating (None): the stored condition stands."""
+    return r.state.validated if r.inputs.validated is None else r.inputs.validated
+
+
+def _phase_events(r: _Round, old: Phase, new: Phase) -> None:
+    """Events for phase changes no rule has announced already (pauses by the
+    spec, completion, degradation)."""
+    if old is new:
+        return
+    if new is Phase.DEGRADED:
+        r.event(EventType.WARNING, "Degraded", r.inputs.degraded_reason or "degraded")
+    elif new is Phase.COMPLETED:
+        r.event(EventType.NORMAL, "Completed", f"reached targetStage {r.spec.target_stage.value}")
+    elif new is Phase.PAUSED and r.state.hold is None:
+        r.event(EventType.NORMAL, "Paused", "paused by spec.paused")
+    elif (
+        old is Phase.PAUSED
+        and new is Phase.PROGRESSING
+        and not any(e.reason == "Resumed" for e in r.events)
+    ):
+        r.event(EventType.NORMAL, "Resumed", "no longer paused")
+
+
+def _observe_generation(r: _Round) -> None:
+    previous = r.state.observed_generation
+    if previous == r.spec.generation:
+        return
+    r.state = replace(r.state, observed_generation=r.spec.generation)
+    if previous is None:
+        return
+    # A new spec may change thresholds, queries or limits: counts taken under
+    # the old one no longer mean what they meant, and holds the operator set
+    # itself are lifted so the new spec gets a fresh look. A human's pause stays.
+    hold = r.state.hold
+    r.state = replace(r.state, consecutive_failures=0, consecutive_errors=0)
+    if hold is not None and not hold.survives_new_generation:
+        r.state = replace(r.state, hold=None)
+        r.event(
+            EventType.NORMAL,
+            "SpecChanged",
+            f"new spec generation {r.spec.generation}: lifted {hold.value}",
+        )
+
+
+def _record_verdict(r: _Round) -> None:
+    verdict = r.inputs.verdict
+    if verdict is None:
+        return
+    failures, errors = r.state.consecutive_failures, r.state.consecutive_errors
+    if verdict is Verdict.PASS:
+        failures, errors = 0, 0
+    elif verdict is Verdict.FAIL:
+        failures, errors = failures + 1, 0
+    elif verdict is Verdict.ERROR:
+        # Prometheus said nothing about health, so a run of Fails is not broken.
+        errors += 1
+    else:
+        # Inconclusive: Prometheus answered, but with too little to judge.
+        errors = 0
+    r.state = replace(
+        r.state,
+        consecutive_failures=failures,
+        consecutive_errors=errors,
+        last_verdict=verdict,
+        last_analysis_at=r.now,
+    )
+
+
+def _adopt(r: _Round) -> None:
+    if r.state.stage is not None or r.inputs.degraded_reason or not _validated(r):
+        return
+    flag = r.inputs.flag or FlagSnapshot(enabled=False, rollout_percent=0)
+    stage = adoption_stage(flag.enabled, flag.rollout_percent)
+    r.move_to(stage, ADOPTED)
+    r.event(
+        EventType.NORMAL,
+        "Adopted",
+        f"adopted the flag at {stage.value} (enabled={flag.enabled}, "
+        f"rolloutPercent={flag.rollout_percent}); exposure unchanged",
+    )
+
+
+def _step_back_to_target(r: _Round) -> None:
+    stage, target = r.state.stage, r.spec.target_stage
+    if stage is None or index(stage) <= index(target):
+        return
+    r.move_to(target, TARGET_LOWERED)
+    r.event(
+        EventType.NORMAL,
+        "SteppedBack",
+        f"targetStage lowered to {target.value}: stepped back from {stage.value}",
+    )
+
+
+def _acts_on_health(r: _Round) -> bool:
+    """Whether health rules may act: something is exposed and the spec is sound.
+
+    At DISABLED nothing is exposed, and leaving DISABLED already needs a
+    passing probe, so a failing probe there only holds the Rollout.
+    """
+    return (
+        r.state.stage is not None
+        and r.state.stage is not Stage.DISABLED
+        and not r.inputs.degraded_reason
+        and not r.state.rolled_back
+    )
+
+
+def _apply_safety_limits(r: _Round) -> None:
+    if not _acts_on_health(r):
+        return
+    s = r.spec
+    detail = r.inputs.analysis_message or "analysis failed"
+    if r.state.consecutive_failures >= s.failure_limit:
+        if s.rollback_on_error:
+            stage, failures = r.state.stage, r.state.consecutive_failures
+            r.move_to(Stage.DISABLED, ANALYSIS_FAILED, hold=Hold.ROLLED_BACK_ON_FAILURE)
+            r.event(
+                EventType.WARNING,
+                "RolledBack",
+                f"{failures} consecutive failed analyses at {stage}: "
+                f"rolled back to DISABLED ({detail})",
+            )
+            return
+        if s.pause_on_error:
+            if r.state.hold is None:
+                r.state = replace(r.state, hold=Hold.ANALYSIS_FAILED)
+                r.event(
+                    EventType.WARNING,
+                    "Paused",
+                    f"{r.state.consecutive_failures} consecutive failed analyses at "
+                    f"{r.state.stage}: paused ({detail})",
+                )
+            return
+    if r.state.consecutive_errors >= s.consecutive_error_limit and r.state.hold is None:
+        r.state = replace(r.state, hold=Hold.PROMETHEUS_UNAVAILABLE)
+        r.event(
+            EventType.WARNING,
+            "Paused",
+            f"{r.state.consecutive_errors} consecutive analysis errors: paused "
+            f"(PrometheusUnavailable: {r.inputs.analysis_message or 'no answer'})",
+        )
+
+
+def _newest_verdict_in_stage(r: _Round) -> Verdict | None:
+    if r.inputs.verdict is not None:
+        return r.inputs.verdict
+    at, started = r.state.last_analysis_at, r.state.stage_started_at
+    if at is None or started is None or at < started:
+        return None
+    return r.state.last_verdict
+
+
+def _perform_action(r: _Round) -> bool:
+    """Carry out a new action annotation once; True when it moved the stage."""
+    action = r.inputs.action
+    if action is None:
+        return False
+    last = r.state.last_action
+    if last is not None and last.id == action.id:
+        return False
+    before = r.state.stage
+    rejection = _ACTIONS[action.verb](r, action)
+    label = f"{action.verb.value}{':force' if action.force else ''}@{action.id}"
+    why = f" ({action.reason})" if action.reason else ""
+    if rejection is None:
+        result, message = ActionResult.SUCCEEDED, f"{label}{why}: succeeded"
+        r.event(EventType.NORMAL, "ActionSucceeded", message)
+    else:
+        result, message = ActionResult.REJECTED, rejection
+        r.event(EventType.WARNING, "ActionRejected", f"{label}{why}: rejected: {rejection}")
+    r.state = replace(
+        r.state,
+        last_action=LastAction(
+            name=action.verb.value,
+            id=action.id,
+            at=r.now,
+            result=result,
+            reason=action.reason,
+            message=message,
+        ),
+    )
+    return r.state.stage != before
+
+
+def _pause_state(r: _Round) -> str | None:
+    """Why the Rollout may not move forward now, or None."""
+    hold = r.state.hold
+    if hold is not None:
+        return "rolled back; use retry" if hold.is_rollback else f"paused ({hold.value})"
+    if r.spec.paused:
+        return "paused by spec.paused"
+    return None
+
+
+def _action_advance(r: _Round, action: Action) -> str | None:
+    stage = r.state.stage
+    if r.inputs.degraded_reason:
+        return f"rollout is Degraded: {r.inputs.degraded_reason}"
+    if stage is None:
+        return "not validated yet"
+    blocked = _pause_state(r)
+    if blocked:
+        return f"{blocked}; resume first" if not r.state.rolled_back else blocked
+    if index(stage) >= index(r.spec.target_stage):
+        return f"already at targetStage {r.spec.target_stage.value}"
+    if not action.force:
+        if stage is Stage.DISABLED:
+            missing = _first_stage_missing(r)
+            if missing:
+                return f"{missing}; use advance:force to override"
+        else:
+            verdict = _newest_verdict_in_stage(r)
+            if verdict is not Verdict.PASS:
+                seen = verdict.value if verdict else "none yet"
+                return (
+                    f"newest analysis in {stage.value} is {seen}, not Pass; "
+                    "use advance:force to override"
+                )
+    target = next_stage(stage)
+    r.move_to(target, FORCED_ADVANCE if action.force else MANUAL_ADVANCE)
+    r.event(
+        EventType.NORMAL,
+        "StageAdvanced",
+        f"{stage.value} -> {target.value} by {'forced ' if action.force else ''}advance action",
+    )
+    return None
+
+
+def _action_pause(r: _Round, action: Action) -> str | None:
+    if r.state.rolled_back:
+        return "rolled back; nothing to pause"
+    if r.state.hold is not Hold.MANUAL_PAUSE:
+        # A human's pause replaces an automatic one, so a later spec change
+        # (which lifts automatic holds) does not undo what they asked for.
+        r.state = replace(r.state, hold=Hold.MANUAL_PAUSE)
+        r.event(EventType.NORMAL, "Paused", f"paused by action{_reason_suffix(action)}")
+    return None
+
+
+def _action_resume(r: _Round, action: Action) -> str | None:
+    hold = r.state.hold
+    if hold is not None and hold.is_rollback:
+        return "rolled back; use retry"
+    if hold is None:
+        if r.spec.paused:
+            return "paused by spec.paused; set spec.paused to false in Git"
+        return "not paused"
+    r.state = replace(r.state, hold=None, consecutive_failures=0, consecutive_errors=0)
+    still = "; still paused by spec.paused" if r.spec.paused else ""
+    r.event(EventType.NORMAL, "Resumed", f"resumed from {hold.value}{still}")
+    return None
+
+
+def _action_rollback(r: _Round, action: Action) -> str | None:
+    if r.state.rolled_back:
+        return None
+    stage = r.state.stage
+    r.move_to(Stage.DISABLED, MANUAL_ROLLBACK, hold=Hold.MANUAL_ROLLBACK)
+    r.state = replace(r.state, consecutive_failures=0, consecutive_errors=0)
+    r.event(
+        EventType.WARNING,
+        "RolledBack",
+        f"rolled back from {stage.value if stage else 'Pending'} to DISABLED by action"
+        f"{_reason_suffix(action)}",
+    )
+    return None
+
+
+def _action_check(r: _Round, action: Action) -> str | None:
+    # The operator took an analysis before deciding; the result is in lastAnalysis.
+    return None
+
+
+def _action_retry(r: _Round, action: Action) -> str | None:
+    if not r.state.rolled_back:
+        return "not rolled back"
+    r.state = replace(r.state, hold=None, consecutive_failures=0, consecutive_errors=0)
+    r.event(EventType.NORMAL, "Retrying", "retry: climbing again from DISABLED")
+    return None
+
+
+def _reason_suffix(action: Action) -> str:
+    return f": {action.reason}" if action.reason else ""
+
+
+_ACTIONS = {
+    ActionVerb.ADVANCE: _action_advance,
+    ActionVerb.PAUSE: _action_pause,
+    ActionVerb.RESUME: _action_resume,
+    ActionVerb.ROLLBACK: _action_rollback,
+    ActionVerb.CHECK: _action_check,
+    ActionVerb.RETRY: _action_retry,
+}
+
+
+def _first_stage_missing(r: _Round) -> str | None:
+    """What DISABLED -> INTERNAL still needs (no traffic exists yet to analyse)."""
+    if not _validated(r):
+        return "not validated"
+    if r.spec.probe_configured and r.inputs.probe is not ProbeOutcome.PASSED:
+        return f"waiting for a passing health probe (newest: {r.inputs.probe.value})"
+    return None
+
+
+def _baked(r: _Round) -> timedelta:
+    started = r.state.stage_started_at
+    return r.now - started if started is not None else timedelta(0)
+
+
+def _auto_advance(r: _Round) -> None:
+    stage = r.state.stage
+    if (
+        stage is None
+        or r.inputs.degraded_reason
+        or _pause_state(r) is not None
+        or not r.spec.auto_advance
+        or index(stage) >= index(r.spec.target_stage)
+    ):
+        return
+    target = next_stage(stage)
+    if stage is Stage.DISABLED:
+        if _first_stage_missing(r) is None:
+            r.move_to(target, FIRST_STAGE)
+            r.event(EventType.NORMAL, "StageAdvanced", f"DISABLED -> {target.value}: validated")
+        return
+    if r.inputs.verdict is Verdict.PASS and _baked(r) >= r.spec.stage_duration:
+        r.move_to(target, ANALYSIS_PASSED)
+        r.event(
+            EventType.NORMAL,
+            "StageAdvanced",
+            f"{stage.value} -> {target.value}: {r.inputs.analysis_message or 'analysis passed'}",
+        )
+
+
+def _phase(r: _Round) -> Phase:
+    if r.inputs.degraded_reason:
+        return Phase.DEGRADED
+    if r.state.stage is None:
+        return Phase.PENDING
+    if r.state.rolled_back:
+        return Phase.ROLLED_BACK
+    if _pause_state(r) is not None:
+        return Phase.PAUSED
+    if r.state.stage is r.spec.target_stage:
+        return Phase.COMPLETED
+    return Phase.PROGRESSING
+
+
+def format_duration(delta: timedelta) -> str:
+    """A short human duration: 45s, 3m10s, 2h5m."""
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
+    if minutes:
+        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
+    return f"{secs}s"
+
+
+def _samples_text(samples: float | None) -> str:
+    if samples is None or math.isnan(samples):
+        return "0"
+    return str(int(samples))
+
+
+def _message(r: _Round) -> str:
+    state, spec, inputs = r.state, r.spec, r.inputs
+    phase = state.phase
+    stage = state.stage.value if state.stage else ""
+    if phase is Phase.DEGRADED:
+        return f"degraded: {inputs.degraded_reason}"
+    if phase is Phase.PENDING:
+        return "waiting for validation"
+    if phase is Phase.ROLLED_BACK:
+        return (
+            f"rolled back to DISABLED ({state.hold.value if state.hold else ''}); "
+            "use the retry action or change the spec to start again"
+        )
+    verdict = inputs.verdict
+    if verdict is Verdict.INCONCLUSIVE:
+        analysis = f"waiting for samples: {_samples_text(inputs.samples)} of {spec.min_sample_size}"
+    elif verdict is not None:
+        analysis = f"{verdict.value}: {inputs.analysis_message}".rstrip(": ")
+    else:
+        analysis = ""
+    if phase is Phase.PAUSED:
+        why = _pause_state(r) or "paused"
+        return _join(f"{stage} {why}", analysis)
+    if phase is Phase.COMPLETED:
+        return _join(f"at targetStage {stage}; analysis continues", analysis)
+    if state.stage is Stage.DISABLED:
+        missing = _first_stage_missing(r)
+        if missing:
+            return _join(f"DISABLED: {missing}", analysis)
+        if not spec.auto_advance:
+            return "DISABLED: waiting for an advance action (autoAdvance is off)"
+        return "DISABLED: ready for INTERNAL"
+    baked = _baked(r)
+    if verdict is Verdict.PASS and not spec.auto_advance:
+        return _join(f"{stage}", analysis, "waiting for an advance action (autoAdvance is off)")
+    if baked < spec.stage_duration:
+        bake = f"baking {format_duration(baked)} of {format_duration(spec.stage_duration)}"
+        return _join(f"{stage}", analysis, bake)
+    return _join(f"{stage}", analysis or "waiting for analysis")
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
