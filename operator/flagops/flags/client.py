@@ -11,16 +11,25 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import mmh3
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from flagops.flags.document import read_document
-from flagops.flags.evaluate import CompiledFlag, bucket, compile_flag
+from flagops.flags.evaluate import (
+    CompiledFlag,
+    bucket,
+    compile_flag,
+    evaluate_compiled,
+    forced_flag,
+)
 
 __all__ = ["FeatureFlags"]
 
 log = logging.getLogger("flagops.flags")
 
 FILE_NAME = "flags.json"
+
+_hash = mmh3.hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +114,10 @@ class FeatureFlags:
         self._signature: _Signature | None = None
         self._seen_missing = False
         self._overrides: dict[str, bool] = {}
-        self._context: tuple[str | None, str | None] = (None, None)
+        # What is_enabled reads: the document's flags with overrides laid over them,
+        # rebuilt on every change so the hot path has a single dict lookup.
+        self._effective: dict[str, CompiledFlag] = {}
+        self._context: tuple[str | None, str | None] | None = None
         self._now_us = _now_us
         self._stop = threading.Event()
         self.reload()
@@ -129,53 +141,45 @@ class FeatureFlags:
         default: bool = False,
     ) -> bool:
         """DESIGN.md's evaluation: override, then unknown key -> default, then the flag."""
-        overrides = self._overrides
-        if overrides:
-            forced = overrides.get(key)
-            if forced is not None:
-                return forced
-        flag = self._snapshot.flags.get(key)
+        flag = self._effective.get(key)  # overrides are already laid over the document
         if flag is None:
             return default
-        # Inlined evaluate_compiled: a function call is a fifth of the budget.
-        if not flag.enabled:
-            return False
-        if flag.windowed:
-            now_us = self._now_us()
-            if flag.start_us is not None and now_us < flag.start_us:
-                return False
-            if flag.end_us is not None and now_us >= flag.end_us:
-                return False
-        if user_id is None or cohort is None:
-            context_user, context_cohort = self._context
+        context = self._context
+        if context is not None:
             if user_id is None:
-                user_id = context_user
+                user_id = context[0]
             if cohort is None:
-                cohort = context_cohort
-        if flag.all_cohorts or (cohort is not None and cohort in flag.cohorts):
-            return True
-        percent = flag.percent
-        if percent >= 100:
-            return True
-        if percent <= 0 or user_id is None:
-            return False
-        return bucket(key, user_id) <= percent
+                cohort = context[1]
+        if flag.plain:
+            # Steps 4 and 6 inlined for the common case; each call saved is ~15% of the cost.
+            if cohort is not None and cohort in flag.cohorts:
+                return True
+            if user_id is None:
+                return False
+            try:
+                return _hash(flag.prefix + user_id, 0, False) % 100 < flag.percent
+            except (TypeError, UnicodeEncodeError):
+                return bucket(key, user_id) <= flag.percent
+        now_us = self._now_us() if flag.windowed else 0
+        return evaluate_compiled(flag, user_id, cohort, now_us)
 
     def set_user_context(self, user_id: str | None, cohort: str | None = None) -> None:
         """The user (and cohort) `is_enabled` uses when a call does not name them.
 
         Instance-wide, for apps that serve one user; servers pass `user_id` per call.
         """
-        self._context = (user_id, cohort)
+        self._context = None if user_id is None and cohort is None else (user_id, cohort)
 
     def set_override(self, key: str, value: bool) -> None:
         """Force `key` to `value` locally, above everything the document says."""
         with self._write_lock:
             self._overrides = {**self._overrides, key: bool(value)}
+            self._publish(self._snapshot)
 
     def clear_override(self, key: str) -> None:
         with self._write_lock:
             self._overrides = {k: v for k, v in self._overrides.items() if k != key}
+            self._publish(self._snapshot)
 
     @property
     def revision(self) -> str | None:
@@ -229,7 +233,8 @@ class FeatureFlags:
             self._fail(str(exc) if isinstance(exc, ValueError) else type(exc).__name__)
             return False
         previous = self._snapshot.revision
-        self._snapshot = _Snapshot(flags=compiled, revision=revision)
+        with self._write_lock:
+            self._publish(_Snapshot(flags=compiled, revision=revision))
         self._metrics.reloads.labels(self._label).inc()
         if previous is not None and previous != revision:
             self._metrics.revision_info.remove(self._label, previous)
@@ -238,6 +243,14 @@ class FeatureFlags:
             "flags loaded from %s: revision %s, %d flags", self._label, revision, len(compiled)
         )
         return True
+
+    def _publish(self, snapshot: _Snapshot) -> None:
+        # Callers hold _write_lock; readers see either the old or the new dict, never a mix.
+        effective = dict(snapshot.flags)
+        for key, value in self._overrides.items():
+            effective[key] = forced_flag(key, value)
+        self._snapshot = snapshot
+        self._effective = effective
 
     def _stat(self) -> _Signature | None:
         try:

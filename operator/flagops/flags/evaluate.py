@@ -20,6 +20,7 @@ __all__ = [
     "compile_flag",
     "evaluate",
     "evaluate_compiled",
+    "forced_flag",
     "parse_rfc3339",
     "to_epoch_us",
 ]
@@ -76,6 +77,9 @@ class CompiledFlag:
     end_us: int | None
     windowed: bool
     state: Mapping[str, Any]
+    # The hot path's shortcut: enabled, no dates, no "all", 0 < percent < 100.
+    plain: bool
+    prefix: str
 
 
 def compile_flag(key: str, state: Mapping[str, Any]) -> CompiledFlag:
@@ -92,16 +96,27 @@ def compile_flag(key: str, state: Mapping[str, Any]) -> CompiledFlag:
     start_us = _date_us(key, state.get("startDate"))
     end_us = _date_us(key, state.get("endDate"))
     cohort_set = frozenset(cohorts)
+    windowed = start_us is not None or end_us is not None
+    all_cohorts = ALL_COHORTS in cohort_set
     return CompiledFlag(
         key=key,
         enabled=enabled,
         percent=percent,
         cohorts=cohort_set,
-        all_cohorts=ALL_COHORTS in cohort_set,
+        all_cohorts=all_cohorts,
         start_us=start_us,
         end_us=end_us,
-        windowed=start_us is not None or end_us is not None,
+        windowed=windowed,
         state=state,
+        plain=enabled and not windowed and not all_cohorts and 0 < percent < 100,
+        prefix=f"{key}:",
+    )
+
+
+def forced_flag(key: str, value: bool) -> CompiledFlag:
+    """A flag that evaluates to `value` for everyone: how the client applies an override."""
+    return compile_flag(
+        key, {"enabled": bool(value), "rolloutPercent": 100, "allowedCohorts": [ALL_COHORTS]}
     )
 
 
