@@ -1,0 +1,71 @@
+{{/* Names and labels shared by every template. */}}
+
+{{- define "flagops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "flagops.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else if contains (include "flagops.name" .) .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name (include "flagops.name" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flagops.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "flagops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "flagops.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "flagops.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: flagops
+{{- end -}}
+
+{{- define "flagops.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "flagops.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flagops.image" -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
+
+{{/* The namespaced rules, shared by the ClusterRole and the per-namespace Roles. */}}
+{{- define "flagops.namespacedRules" -}}
+# Watched resources: kopf patches them (finalizers, progress annotations).
+# get adds nothing to what list already reveals, and lets handlers read one object.
+- apiGroups: [flagops.dev]
+  resources: [featureflags, rollouts]
+  verbs: [get, list, watch, patch]
+- apiGroups: [flagops.dev]
+  resources: [featureflags/status, rollouts/status]
+  verbs: [get, patch, update]
+# The flag ConfigMap (created, restored, rewritten).
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, update, patch]
+# Health probe Jobs and their pods (the probe's termination message).
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, list, watch, create, delete]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch]
+# Events on Rollouts and FeatureFlags.
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
