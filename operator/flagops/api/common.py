@@ -27,6 +27,16 @@ Timestamp = Annotated[
 Cohort = Annotated[str, Field(min_length=1, max_length=253)]
 
 
+def unique_items(values: list[str], field: str) -> list[str]:
+    """The list unchanged; ValueError on a duplicate (the CRD declares it a set)."""
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{field} lists {value!r} twice")
+        seen.add(value)
+    return values
+
+
 class ApiModel(BaseModel):
     """camelCase on the wire (as DESIGN.md names the fields), snake_case in Python.
 

@@ -6,9 +6,9 @@ import re
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from flagops.api.common import ApiModel, Cohort, Condition, Timestamp
+from flagops.api.common import ApiModel, Cohort, Condition, Timestamp, unique_items
 from flagops.api.stages import Stage
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -68,9 +68,13 @@ class FeatureFlagSpec(ApiModel):
             ]
         },
     )
-    enabled: bool = Field(default=False, description="Global on/off.")
+    enabled: bool = Field(strict=True, default=False, description="Global on/off.")
     rollout_percent: int = Field(
-        default=0, ge=0, le=100, description="Share of users (0..100) outside the cohorts."
+        strict=True,
+        default=0,
+        ge=0,
+        le=100,
+        description="Share of users (0..100) outside the cohorts.",
     )
     allowed_cohorts: list[Cohort] = Field(
         default=[],
@@ -100,6 +104,18 @@ class FeatureFlagSpec(ApiModel):
     @classmethod
     def _key_pattern(cls, value: str | None) -> str | None:
         return None if value is None else validate_key(value)
+
+    @field_validator("allowed_cohorts")
+    @classmethod
+    def _unique_cohorts(cls, value: list[str]) -> list[str]:
+        return unique_items(value, "allowedCohorts")
+
+    @model_validator(mode="after")
+    def _window(self) -> FeatureFlagSpec:
+        # Mirrors the CRD's CEL rule so Python callers (CLI validate) see the same verdict.
+        if self.start_date and self.end_date and self.end_date <= self.start_date:
+            raise ValueError("endDate must be after startDate")
+        return self
 
 
 def effective_key(name: str, spec: FeatureFlagSpec) -> str:

@@ -6,10 +6,10 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from flagops.api.common import ApiModel, Cohort, Condition, Timestamp
-from flagops.api.durations import Duration, parse_duration
+from flagops.api.common import ApiModel, Cohort, Condition, Timestamp, unique_items
+from flagops.api.durations import Duration, format_duration, parse_duration
 from flagops.api.stages import Stage
 
 HEALTH_HISTORY_LIMIT = 20
@@ -60,6 +60,16 @@ class PauseReason(StrEnum):
     MANUAL = "Manual"
     ANALYSIS_FAILED = "AnalysisFailed"
     PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"
+
+
+_ONE_SECOND = timedelta(seconds=1)
+
+
+def at_least(value: str, minimum: timedelta, field: str) -> str:
+    """Mirrors the CRD's CEL `duration(self) >= duration(...)` rules for Python callers."""
+    if parse_duration(value) < minimum:
+        raise ValueError(f"{field} must be at least {format_duration(minimum)}")
+    return value
 
 
 def _min_duration_rule(minimum: str, message: str) -> dict[str, Any]:
@@ -121,24 +131,35 @@ class AnalysisSpec(ApiModel):
         json_schema_extra=_min_duration_rule("1s", "interval must be at least 1s"),
     )
     error_threshold: float = Field(
-        default=0.05, ge=0, le=1, description="Highest error rate (0..1) that still passes."
+        strict=True,
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Highest error rate (0..1) that still passes.",
     )
     min_sample_size: int = Field(
+        strict=True,
         default=100,
         ge=0,
         description="Operations needed in the stage's window before a verdict counts.",
     )
     failure_limit: int = Field(
-        default=1, ge=1, description="Consecutive Fail verdicts before pausing or rolling back."
+        strict=True,
+        default=1,
+        ge=1,
+        description="Consecutive Fail verdicts before pausing or rolling back.",
     )
     consecutive_error_limit: int = Field(
+        strict=True,
         default=4,
         ge=1,
         description="Consecutive Error verdicts (Prometheus unreachable) before pausing.",
     )
-    pause_on_error: bool = Field(default=True, description="Pause when the failure limit is hit.")
+    pause_on_error: bool = Field(
+        strict=True, default=True, description="Pause when the failure limit is hit."
+    )
     rollback_on_error: bool = Field(
-        default=False, description="Roll back to DISABLED instead of pausing."
+        strict=True, default=False, description="Roll back to DISABLED instead of pausing."
     )
     prometheus: PrometheusSpec = Field(
         default=PrometheusSpec(), description="Prometheus address and query templates."
@@ -147,6 +168,11 @@ class AnalysisSpec(ApiModel):
     @property
     def interval_delta(self) -> timedelta:
         return parse_duration(self.interval)
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_minimum(cls, value: str) -> str:
+        return at_least(value, _ONE_SECOND, "interval")
 
 
 class SecretRef(ApiModel):
@@ -196,6 +222,17 @@ class HealthProbeSpec(ApiModel):
     def timeout_delta(self) -> timedelta:
         return parse_duration(self.timeout)
 
+    @field_validator("timeout", "every")
+    @classmethod
+    def _probe_minimum(cls, value: str, info: ValidationInfo) -> str:
+        return at_least(value, _ONE_SECOND, str(info.field_name))
+
+    @model_validator(mode="after")
+    def _every_covers_timeout(self) -> HealthProbeSpec:
+        if self.every_delta < self.timeout_delta:
+            raise ValueError("every must be at least timeout (one probe runs at a time)")
+        return self
+
     @property
     def every_delta(self) -> timedelta:
         return parse_duration(self.every)
@@ -206,9 +243,11 @@ class RolloutSpec(ApiModel):
 
     flag_ref: FlagRef = Field(description="The FeatureFlag to roll out.")
     target_stage: Stage = Field(default=Stage.FULL, description="The stage to stop at.")
-    paused: bool = Field(default=False, description="Declarative pause.")
+    paused: bool = Field(strict=True, default=False, description="Declarative pause.")
     auto_advance: bool = Field(
-        default=True, description="false: each stage waits for a manual `advance` action."
+        strict=True,
+        default=True,
+        description="false: each stage waits for a manual `advance` action.",
     )
     stage_duration: Duration = Field(
         default="10m", description="Minimum bake time in a stage before it may advance."
@@ -227,6 +266,11 @@ class RolloutSpec(ApiModel):
     @property
     def stage_duration_delta(self) -> timedelta:
         return parse_duration(self.stage_duration)
+
+    @field_validator("internal_cohorts")
+    @classmethod
+    def _unique_cohorts(cls, value: list[str]) -> list[str]:
+        return unique_items(value, "internalCohorts")
 
 
 # --- status ---------------------------------------------------------------
