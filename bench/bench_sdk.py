@@ -19,7 +19,7 @@ import tempfile
 import timeit
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,14 +28,6 @@ from flagops.flags import FeatureFlags, build_document, evaluate
 
 KEY = "calendar_sync"
 PERCENT = 25
-
-
-@dataclass
-class Row:
-    name: str
-    ns_per_call: float
-    enabled_share: float
-    note: str = ""
 
 
 # -- offline guard ----------------------------------------------------------------------
@@ -66,57 +58,53 @@ def no_network() -> Iterator[_NetworkGuard]:
         socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
 
 
-# -- timing -----------------------------------------------------------------------------
+# -- the contenders ---------------------------------------------------------------------
 
 
-def ns_per_call(run_all: Callable[[], object], calls_per_run: int, min_calls: int) -> float:
-    """Best-of-5 time of `run_all` (which makes `calls_per_run` calls), per call."""
-    number = max(1, min_calls // calls_per_run)
-    best = min(timeit.repeat(run_all, number=number, repeat=5))
-    return best / (number * calls_per_run) * 1e9
+@dataclass
+class Contender:
+    """One SDK ready to time: `run_all` evaluates the flag once for every user."""
+
+    name: str
+    run_all: Callable[[], object]
+    results: list[bool]
+    cost: int  # rough cost relative to flagops, so each gets a similar wall-clock budget
+    note: str = ""
 
 
-# -- the three SDKs ------------------------------------------------------------------------
-
-
-def flagops_rows(workdir: Path, users: list[str], calls: int) -> tuple[list[Row], list[bool]]:
+def flagops_contenders(stack: ExitStack, workdir: Path, users: list[str]) -> list[Contender]:
     text, _ = build_document(
         {KEY: {"enabled": True, "rolloutPercent": PERCENT, "allowedCohorts": ["internal"]}}
     )
     (workdir / "flags.json").write_text(text, encoding="utf-8")
-    rows = []
-    with FeatureFlags(workdir) as flags:
-        is_enabled = flags.is_enabled
-        results = [is_enabled(KEY, u) for u in users]
+    flags = stack.enter_context(FeatureFlags(workdir))
+    is_enabled = flags.is_enabled
 
-        def run_all() -> None:
-            for u in users:
-                is_enabled(KEY, u)
+    def run_all() -> None:
+        for u in users:
+            is_enabled(KEY, u)
 
-        share = sum(results) / len(users)
-        rows.append(
-            Row("flagops FeatureFlags.is_enabled", ns_per_call(run_all, len(users), calls), share)
-        )
+    state = flags.get(KEY)
+    assert state is not None
 
-        state = flags.get(KEY)
-        assert state is not None
+    def run_pure() -> None:
+        for u in users:
+            evaluate(state, KEY, u)
 
-        def run_pure() -> None:
-            for u in users:
-                evaluate(state, KEY, u)
-
-        rows.append(
-            Row(
-                "flagops evaluate() (parses per call)",
-                ns_per_call(run_pure, len(users), calls // 20),
-                share,
-                "reference only; apps use FeatureFlags",
-            )
-        )
-    return rows, results
+    results = [is_enabled(KEY, u) for u in users]
+    return [
+        Contender("flagops FeatureFlags.is_enabled", run_all, results, 1),
+        Contender(
+            "flagops evaluate() (parses per call)",
+            run_pure,
+            [evaluate(state, KEY, u) for u in users],
+            20,
+            "reference only; apps use FeatureFlags",
+        ),
+    ]
 
 
-def unleash_row(workdir: Path, users: list[str], calls: int) -> tuple[Row, list[bool]]:
+def unleash_contender(stack: ExitStack, workdir: Path, users: list[str]) -> Contender:
     from UnleashClient.cache import FileCache
     from UnleashClient.clients.unleash_client import UnleashClient
     from UnleashClient.utils import InstanceAllowType
@@ -153,26 +141,21 @@ def unleash_row(workdir: Path, users: list[str], calls: int) -> tuple[Row, list[
         disable_registration=True,
         multiple_instance_mode=InstanceAllowType.SILENTLY_ALLOW,
     )
-    # fetch_toggles=False: the offline connector, which only re-reads the cache.
+    stack.callback(client.destroy)
+    # fetch_toggles=False: the offline connector, which only re-reads the bootstrapped cache.
     client.initialize_client(fetch_toggles=False)
-    try:
-        contexts = [{"userId": u} for u in users]
-        is_enabled = client.is_enabled
-        results = [bool(is_enabled(KEY, c)) for c in contexts]
+    contexts = [{"userId": u} for u in users]
+    is_enabled = client.is_enabled
 
-        def run_all() -> None:
-            for c in contexts:
-                is_enabled(KEY, c)
+    def run_all() -> None:
+        for c in contexts:
+            is_enabled(KEY, c)
 
-        ns = ns_per_call(run_all, len(users), calls // 20)
-    finally:
-        client.destroy()
-    return Row(
-        "UnleashClient.is_enabled (bootstrap file, offline)", ns, sum(results) / len(users)
-    ), results
+    results = [bool(is_enabled(KEY, c)) for c in contexts]
+    return Contender("UnleashClient.is_enabled (bootstrap file, offline)", run_all, results, 100)
 
 
-def flagd_row(workdir: Path, users: list[str], calls: int) -> tuple[Row, list[bool]]:
+def flagd_contender(stack: ExitStack, workdir: Path, users: list[str]) -> Contender:
     from openfeature import api
     from openfeature.contrib.provider.flagd import FlagdProvider
     from openfeature.contrib.provider.flagd.config import ResolverType
@@ -198,28 +181,42 @@ def flagd_row(workdir: Path, users: list[str], calls: int) -> tuple[Row, list[bo
         port=1,
     )
     api.set_provider(provider)
-    try:
-        client = api.get_client()
-        contexts = [EvaluationContext(targeting_key=u) for u in users]
-        get = client.get_boolean_value
-        results = [bool(get(KEY, False, c)) for c in contexts]
-        if not any(results):
-            raise RuntimeError("flagd provider returned only defaults: flag file not loaded")
+    stack.callback(api.shutdown)
+    client = api.get_client()
+    contexts = [EvaluationContext(targeting_key=u) for u in users]
+    get = client.get_boolean_value
 
-        def run_all() -> None:
-            for c in contexts:
-                get(KEY, False, c)
+    def run_all() -> None:
+        for c in contexts:
+            get(KEY, False, c)
 
-        ns = ns_per_call(run_all, len(users), calls // 50)
-    finally:
-        api.shutdown()
-    row = Row(
+    results = [bool(get(KEY, False, c)) for c in contexts]
+    if not any(results):
+        raise RuntimeError("flagd provider returned only defaults: flag file not loaded")
+    return Contender(
         "OpenFeature flagd in-process (FILE source)",
-        ns,
-        sum(results) / len(users),
+        run_all,
+        results,
+        100,
         "fractional: own hash, buckets differ by design",
     )
-    return row, results
+
+
+def time_interleaved(
+    contenders: list[Contender], calls: int, users: int, rounds: int = 5
+) -> list[float]:
+    """Best ns/call of each contender over `rounds` rounds that take turns.
+
+    Taking turns round by round means a burst of load from a neighbour on this
+    shared machine hits every SDK alike instead of skewing one ratio.
+    """
+    best = [float("inf")] * len(contenders)
+    for _ in range(rounds):
+        for i, contender in enumerate(contenders):
+            number = max(1, calls // contender.cost // users)
+            elapsed = timeit.timeit(contender.run_all, number=number)
+            best[i] = min(best[i], elapsed / (number * users) * 1e9)
+    return best
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -245,7 +242,9 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=10_000)
-    parser.add_argument("--calls", type=int, default=400_000, help="flagops calls to time")
+    parser.add_argument(
+        "--calls", type=int, default=400_000, help="flagops calls per round (others: fewer)"
+    )
     args = parser.parse_args(argv if argv is not None else [])
     # The competitors log about their own offline set-up (flagd logs an error for
     # the empty user id on every call): silence it so logging costs nobody time.
@@ -259,38 +258,40 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(user_count: int, calls: int) -> int:
-
     users = make_users(user_count)
-    rows: list[Row] = []
     problems: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="flagops-bench-") as tmp, no_network() as guard:
+    with (
+        tempfile.TemporaryDirectory(prefix="flagops-bench-") as tmp,
+        no_network() as guard,
+        ExitStack() as stack,
+    ):
         workdir = Path(tmp)
-        flag_rows, ours = flagops_rows(workdir, users, calls)
-        rows.extend(flag_rows)
-        unleash: list[bool] | None = None
+        contenders = flagops_contenders(stack, workdir, users)
+        ours = contenders[0].results
+        unleash: Contender | None = None
+        flagd: Contender | None = None
         try:
-            row, unleash = unleash_row(workdir, users, calls)
-            rows.append(row)
+            unleash = unleash_contender(stack, workdir, users)
+            contenders.append(unleash)
         except Exception as exc:
             problems.append(f"UnleashClient: {type(exc).__name__}: {exc}")
         try:
-            row, flagd = flagd_row(workdir, users, calls)
-            rows.append(row)
+            flagd = flagd_contender(stack, workdir, users)
+            contenders.append(flagd)
         except Exception as exc:
             problems.append(f"flagd: {type(exc).__name__}: {exc}")
-            flagd = None
+        timings = time_interleaved(contenders, calls, len(users))
 
-    base = rows[0].ns_per_call
+    base = timings[0]
     print(f"SDK evaluation, flag {KEY!r} at {PERCENT}%, {len(users):,} users; {machine()}")
     print(f"{'SDK':<52} {'ns/call':>10} {'vs flagops':>11} {'enabled':>8}")
-    for row in rows:
-        ratio = "1x" if row is rows[0] else f"{row.ns_per_call / base:,.0f}x"
-        print(
-            f"{row.name:<52} {row.ns_per_call:>10,.0f} {ratio:>11} {row.enabled_share:>8.2%}"
-            + (f"  ({row.note})" if row.note else "")
-        )
+    for contender, ns in zip(contenders, timings, strict=True):
+        ratio = f"{ns / base:,.0f}x"
+        share = sum(contender.results) / len(users)
+        note = f"  ({contender.note})" if contender.note else ""
+        print(f"{contender.name:<52} {ns:>10,.0f} {ratio:>11} {share:>8.2%}{note}")
     if unleash is not None:
-        mismatches = sum(a != b for a, b in zip(ours, unleash, strict=True))
+        mismatches = sum(a != b for a, b in zip(ours, unleash.results, strict=True))
         print(
             f"flagops vs Unleash flexibleRollout(groupId=key): {mismatches} mismatches"
             f" of {len(users):,} users"
@@ -298,7 +299,7 @@ def _run(user_count: int, calls: int) -> int:
         if mismatches:
             problems.append(f"{mismatches} users bucketed differently from Unleash")
     if flagd is not None:
-        same = sum(a == b for a, b in zip(ours, flagd, strict=True))
+        same = sum(a == b for a, b in zip(ours, flagd.results, strict=True))
         print(
             f"flagops vs flagd fractional: same answer for {same / len(users):.1%} of users"
             " (not expected to match: flagd hashes differently)"
