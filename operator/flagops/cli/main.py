@@ -1,7 +1,7 @@
 """`flagops`: the operator's and the probe Job's command line.
 
-Each subcommand lives in its own module and is imported only when used, so
-`flagops probe` in a probe Job never imports kopf.
+Each subcommand lives in its own module, imported only when it is the one
+invoked, so `flagops probe` in a probe Job never imports kopf.
 """
 
 from __future__ import annotations
@@ -19,20 +19,18 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="flagops", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sub_parser = sub.add_parser(name, help=help_text)
-        sub_parser.set_defaults(_module=module_name)
-        module = importlib.import_module(module_name)
-        module.add_arguments(sub_parser)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    module = importlib.import_module(args._module)
+    parsers = {name: sub.add_parser(name, help=text) for name, (_, text) in SUBCOMMANDS.items()}
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    if command not in SUBCOMMANDS:
+        parser.parse_args(args_list)  # prints usage or help and exits
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[command][0])
+    module.add_arguments(parsers[command])
+    args = parser.parse_args(args_list)
     result: int = module.run(args)
     return result
 

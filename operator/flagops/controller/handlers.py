@@ -52,20 +52,26 @@ def register(
     def is_flags_configmap(name: str, **_: Any) -> bool:
         return name == configmap_name
 
-    @kopf.index(GROUP, VERSION, "featureflags", registry=registry)
+    @kopf.index(GROUP, VERSION, "featureflags", id="flag_index", registry=registry)
     def flag_index(
         namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str | None, FlagRecord]:
         return {namespace: flag_record(body)}
 
-    @kopf.index(GROUP, VERSION, "rollouts", registry=registry)
+    @kopf.index(GROUP, VERSION, "rollouts", id="rollout_index", registry=registry)
     def rollout_index(
         namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str | None, RolloutControl | None]:
         return {namespace: rollout_control(body)}
 
     @kopf.index(
-        "", "v1", "configmaps", labels=MANAGED_BY, when=is_flags_configmap, registry=registry
+        "",
+        "v1",
+        "configmaps",
+        id="configmap_index",
+        labels=MANAGED_BY,
+        when=is_flags_configmap,
+        registry=registry,
     )
     def configmap_index(
         namespace: str | None, body: kopf.Body, **_: Any

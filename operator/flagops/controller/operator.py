@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -18,13 +19,21 @@ logger = logging.getLogger(__name__)
 
 def configure_logging(settings: Settings) -> None:
     log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
-    kopf.configure(log_format=log_format, log_refkey="k8s")
+    kopf.configure(
+        log_format=log_format, log_refkey="k8s", verbose=os.environ.get("FLAGOPS_DEBUG") == "1"
+    )
 
 
 def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistry, FlagPublisher]:
     registry = kopf.OperatorRegistry()
     publisher = FlagPublisher(kube, settings)
     handlers.register(registry, publisher, settings.configmap_name)
+
+    # A custom registry does not get kopf's default login; use the same credentials
+    # as the kubernetes client (in-cluster service account, else the kubeconfig).
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_via_client(**kwargs)
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -50,6 +59,6 @@ async def run_operator(settings: Settings) -> None:
         clusterwide=settings.clusterwide,
         namespaces=list(settings.namespaces),
         standalone=settings.standalone,
-        peering_name=settings.peering,
+        peering_name=None if settings.standalone else settings.peering,
         liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz",
     )

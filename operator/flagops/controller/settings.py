@@ -37,7 +37,10 @@ class Settings:
     # of changes is folded into writes at most `publish_max_interval` apart.
     publish_min_interval: float = 0.1
     publish_max_interval: float = 2.0
-    bind_address: str = field(default="0.0.0.0")  # noqa: S104 - metrics must be scrapable in-cluster
+    # Metrics and health must be reachable in-cluster; tests and the demo bind to loopback.
+    bind_address: str = field(
+        default_factory=lambda: os.environ.get("FLAGOPS_BIND_ADDRESS", "0.0.0.0")  # noqa: S104
+    )
 
     @property
     def clusterwide(self) -> bool:
