@@ -180,7 +180,7 @@ def flagd_contender(stack: ExitStack, workdir: Path, users: list[str]) -> Conten
         host="127.0.0.1",
         port=1,
     )
-    api.set_provider(provider)
+    api.set_provider_and_wait(provider)  # set_provider initialises on a background thread
     stack.callback(api.shutdown)
     client = api.get_client()
     contexts = [EvaluationContext(targeting_key=u) for u in users]

@@ -157,7 +157,8 @@ class FeatureFlags:
             if user_id is None:
                 return False
             try:
-                return _hash(flag.prefix + user_id, 0, False) % 100 < flag.percent
+                # bytes, never str: see evaluate.bucket (mmh3 crashes on lone surrogates)
+                return _hash((flag.prefix + user_id).encode(), 0, False) % 100 < flag.percent
             except (TypeError, UnicodeEncodeError):
                 return bucket(key, user_id) <= flag.percent
         now_us = self._now_us() if flag.windowed else 0

@@ -57,11 +57,14 @@ def to_epoch_us(moment: datetime) -> int:
 def bucket(key: str, user_id: str) -> int:
     """The user's bucket 1..100 for `key`: Unleash's normalized_hash with groupId = key."""
     text = f"{key}:{user_id}"
+    # Always hand mmh3 bytes: mmh3 5.3 crashes the interpreter (SIGSEGV) on a str
+    # holding a lone surrogate instead of raising.
     try:
-        return mmh3.hash(text, 0, False) % 100 + 1
+        data = text.encode()
     except UnicodeEncodeError:
         # Lone surrogates are not UTF-8; hash their raw code units rather than fail the caller.
-        return mmh3.hash(text.encode("utf-8", "surrogatepass"), 0, False) % 100 + 1
+        data = text.encode("utf-8", "surrogatepass")
+    return mmh3.hash(data, 0, False) % 100 + 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -317,3 +317,15 @@ def test_concurrent_readers_see_whole_snapshots(
     for t in readers:
         t.join()
     assert torn == []
+
+
+def test_odd_user_ids_hash_like_evaluate(volume: Any, make_client: Any, flag_state: Any) -> None:
+    from flagops.flags import evaluate
+
+    state = flag_state(50)
+    volume.write_flags({KEY: state})
+    client = make_client(volume.root, reload_interval=0)
+    odd: list[Any] = [42, "", "\ud800lone", "josé", "用户"]
+    results = [client.is_enabled(KEY, u) for u in odd]
+    assert results == [evaluate(state, KEY, u) for u in odd]
+    assert client.is_enabled(KEY, 42) is client.is_enabled(KEY, "42")
