@@ -86,7 +86,9 @@ def test_new_action_ids_are_valid_and_distinct() -> None:
     reason=st.one_of(
         st.none(),
         st.text(
-            alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs")), min_size=1, max_size=40
+            alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+            min_size=1,
+            max_size=40,
         ).filter(lambda r: not r.startswith("force")),
     ),
     action_id=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True),
