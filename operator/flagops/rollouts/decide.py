@@ -605,7 +605,8 @@ def _message(r: _Round) -> str:
             "use the retry action or change the spec to start again"
         )
     verdict = inputs.verdict
-    if verdict is Verdict.INCONCLUSIVE:
+    short_of_samples = inputs.samples is None or not inputs.samples >= spec.min_sample_size
+    if verdict is Verdict.INCONCLUSIVE and short_of_samples:
         analysis = f"waiting for samples: {_samples_text(inputs.samples)} of {spec.min_sample_size}"
     elif verdict is not None:
         analysis = f"{verdict.value}: {inputs.analysis_message}".rstrip(": ")

@@ -259,6 +259,16 @@ CASES = [
         message_contains="waiting for samples: 0 of 100",
     ),
     Case(
+        "inconclusive-with-enough-samples-says-why",
+        state(),
+        DecisionInputs(
+            verdict=INCONCLUSIVE,
+            samples=400,
+            analysis_message="waiting for a health probe result (running)",
+        ),
+        message_contains="Inconclusive: waiting for a health probe result (running)",
+    ),
+    Case(
         "inconclusive-keeps-fail-streak",
         state(consecutive_failures=1),
         DecisionInputs(verdict=INCONCLUSIVE, samples=3),
