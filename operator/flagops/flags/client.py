@@ -11,7 +11,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-import mmh3
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from flagops.flags.document import read_document
@@ -21,6 +20,7 @@ from flagops.flags.evaluate import (
     compile_flag,
     evaluate_compiled,
     forced_flag,
+    murmur3_32,
 )
 
 __all__ = ["FeatureFlags"]
@@ -29,7 +29,7 @@ log = logging.getLogger("flagops.flags")
 
 FILE_NAME = "flags.json"
 
-_hash = mmh3.hash
+_hash = murmur3_32
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +158,7 @@ class FeatureFlags:
                 return False
             try:
                 # bytes, never str: see evaluate.bucket (mmh3 crashes on lone surrogates)
-                return _hash((flag.prefix + user_id).encode(), 0, False) % 100 < flag.percent
+                return _hash((flag.prefix + user_id).encode()) % 100 < flag.percent
             except (TypeError, UnicodeEncodeError):
                 return bucket(key, user_id) <= flag.percent
         now_us = self._now_us() if flag.windowed else 0

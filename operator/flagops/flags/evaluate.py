@@ -7,7 +7,7 @@ compiled once into a `CompiledFlag` so the hot path does no parsing.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ __all__ = [
     "evaluate",
     "evaluate_compiled",
     "forced_flag",
+    "murmur3_32",
     "parse_rfc3339",
     "to_epoch_us",
 ]
@@ -54,6 +55,15 @@ def to_epoch_us(moment: datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+def _murmur3_unsigned_fallback(data: bytes) -> int:
+    return int(mmh3.hash(data, 0, False))
+
+
+# MurmurHash3 x86_32, seed 0, unsigned. mmh3 >= 5 has a positional-only fast-call
+# entry point that costs half of `mmh3.hash(data, 0, False)` per call.
+murmur3_32: Callable[[bytes], int] = getattr(mmh3, "mmh3_32_uintdigest", _murmur3_unsigned_fallback)
+
+
 def bucket(key: str, user_id: str) -> int:
     """The user's bucket 1..100 for `key`: Unleash's normalized_hash with groupId = key."""
     text = f"{key}:{user_id}"
@@ -64,7 +74,7 @@ def bucket(key: str, user_id: str) -> int:
     except UnicodeEncodeError:
         # Lone surrogates are not UTF-8; hash their raw code units rather than fail the caller.
         data = text.encode("utf-8", "surrogatepass")
-    return mmh3.hash(data, 0, False) % 100 + 1
+    return murmur3_32(data) % 100 + 1
 
 
 @dataclass(frozen=True, slots=True)
