@@ -7,6 +7,7 @@ control plane. Missing binaries fail the requesting test loudly (no skip).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,3 +76,20 @@ def kubelet_standin(control_plane: ControlPlane, kube_api: Any) -> Iterator[Prob
         yield standin
     finally:
         standin.stop()
+
+
+@pytest.fixture(scope="session")
+def flagops_crds(control_plane: ControlPlane) -> ControlPlane:
+    """The committed CRDs (crds/, with kopf's peering CRDs), applied as a user would."""
+    repo = Path(__file__).resolve().parents[1]
+    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(repo / "crds"))
+    control_plane.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/featureflags.flagops.dev",
+        "crd/rollouts.flagops.dev",
+        "crd/kopfpeerings.kopf.dev",
+        "crd/clusterkopfpeerings.kopf.dev",
+    )
+    return control_plane

@@ -219,7 +219,9 @@ def desired_status(
     )
 
     published_revision = current.get("publishedRevision")
-    if outcome.published and (effective != current.get("effective") or not published_revision):
+    if outcome.published and (
+        prune_none(effective) != current.get("effective") or not published_revision
+    ):
         published_revision = revision
     status: dict[str, Any] = {
         "observedGeneration": gen,
