@@ -60,6 +60,8 @@ CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 API_PREFIX = "/calendar/v3/"
+# Google's form; httplib2 parses this header and rejects a bare "Bearer".
+WWW_AUTHENTICATE = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
 PRIMARY_OWNER = "owner@flagops.test"
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
 WRITE_ROUTES = frozenset({"events.insert", "events.patch", "events.update", "events.delete"})
@@ -95,7 +97,7 @@ class Fault:
             401,
             "authError",
             "Invalid Credentials",
-            {"WWW-Authenticate": 'Bearer realm="https://accounts.google.com/"'},
+            {"WWW-Authenticate": WWW_AUTHENTICATE},
         )
 
     @classmethod
@@ -210,7 +212,10 @@ class CalendarServer:
     def start(self) -> CalendarServer:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._httpd.serve_forever, name="calendar-server", daemon=True
+                target=self._httpd.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="calendar-server",
+                daemon=True,
             )
             self._thread.start()
         return self
@@ -301,6 +306,11 @@ class CalendarServer:
     def clear_faults(self) -> None:
         with self._state.lock:
             self._state.faults.clear()
+
+    def issued_tokens(self) -> list[str]:
+        """Access tokens currently valid (for secret-leak assertions)."""
+        with self._state.lock:
+            return list(self._state.tokens)
 
     def expire_tokens(self) -> None:
         """Every issued access token stops working (as if it had expired)."""
@@ -458,7 +468,7 @@ def _make_handler(state: _State) -> type[BaseHTTPRequestHandler]:
                 raise _Reply(
                     401,
                     _error(401, "authError", "Invalid Credentials"),
-                    {"WWW-Authenticate": "Bearer"},
+                    {"WWW-Authenticate": WWW_AUTHENTICATE},
                 )
 
         def _send(self, status: int, body: Any, headers: dict[str, str]) -> None:
