@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import textwrap
 import threading
@@ -91,6 +92,81 @@ def test_service_account_kubeconfig_authenticates_as_the_account(
     assert user["username"] == f"system:serviceaccount:{namespace}:prober"
     denied = control_plane.kubectl("get", "secrets", kubeconfig=kubeconfig, check=False)
     assert "forbidden" in denied.stderr.lower()
+
+
+def test_pod_security_admission_enforces_restricted(
+    control_plane: ControlPlane, kube_api: Any
+) -> None:
+    restricted = control_plane.create_namespace(
+        labels={"pod-security.kubernetes.io/enforce": "restricted"}
+    )
+    core = client.CoreV1Api(kube_api)
+    compliant = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "ok"},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "flagops:local",
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
+    privileged = {
+        **compliant,
+        "metadata": {"name": "bad"},
+        "spec": {
+            "containers": [{"name": "c", "image": "x", "securityContext": {"privileged": True}}]
+        },
+    }
+    try:
+        core.create_namespaced_pod(restricted, compliant, dry_run="All")
+        with pytest.raises(ApiException) as denied:
+            core.create_namespaced_pod(restricted, privileged, dry_run="All")
+        assert denied.value.status == 403
+        assert "violates PodSecurity" in str(denied.value.body)
+    finally:
+        control_plane.delete_namespace(restricted)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_children_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import pathlib, sys, threading
+        from flagops.testing.process import ManagedProcess
+        child = ManagedProcess("sleeper", ["sleep", "600"], pathlib.Path(sys.argv[1]))
+        child.start()
+        print(child.pid, flush=True)
+        threading.Event().wait()
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path / "sleeper.log")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert _alive(child)
+    parent.kill()
+    parent.wait(10)
+    wait_for(lambda: not _alive(child), timeout=10, message="child outlived its SIGKILLed parent")
 
 
 # -- CRDs with CEL --------------------------------------------------------------
@@ -203,7 +279,15 @@ def _probe_job(namespace: str, name: str, args: list[str], **job_spec: Any) -> A
                             "image": "flagops:local",
                             "command": [sys.executable, "-c"],
                             "args": args,
-                            "env": [{"name": "PROBE_NAME", "value": name}],
+                            "env": [
+                                {"name": "PROBE_NAME", "value": name},
+                                {
+                                    "name": "PROBE_TOKEN",
+                                    "valueFrom": {
+                                        "secretKeyRef": {"name": "probe-creds", "key": "token"}
+                                    },
+                                },
+                            ],
                             "volumeMounts": [
                                 {"name": "creds", "mountPath": "/etc/probe", "readOnly": True}
                             ],
@@ -222,7 +306,7 @@ _PROBE_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
     token = open(sys.argv[1]).read()
-    ok = token == "s3cret" and os.environ["PROBE_NAME"] == sys.argv[3]
+    ok = token == os.environ["PROBE_TOKEN"] == "s3cret" and os.environ["PROBE_NAME"] == sys.argv[3]
     with open(sys.argv[2], "w") as log:
         log.write(json.dumps({"healthy": ok, "tokenLength": len(token)}))
     sys.exit(0 if ok else 3)
@@ -312,16 +396,86 @@ def test_job_deadline_kills_the_local_process(
     assert runs[0].exit_code == 128 + 15  # SIGTERM, as a container runtime reports it
 
 
-def test_command_override_replaces_execution(kube_api: Any, namespace: str) -> None:
+def test_probe_waits_for_a_secret_created_after_the_job(
+    kube_api: Any, namespace: str, kubelet_standin: ProbeKubeletStandIn
+) -> None:
+    batch, core = client.BatchV1Api(kube_api), client.CoreV1Api(kube_api)
+    args = [_PROBE_SCRIPT, "/etc/probe/token", "/dev/termination-log", "probe-late"]
+    batch.create_namespaced_job(namespace, _probe_job(namespace, "probe-late", args))
+    wait_for(
+        lambda: core.list_namespaced_pod(namespace, label_selector="job-name=probe-late").items,
+        timeout=30,
+        message="the Job controller created no pod",
+    )
+    assert _job_condition(batch, namespace, "probe-late") is None
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="probe-creds"), string_data={"token": "s3cret"}
+        ),
+    )
+    assert (
+        wait_for(lambda: _job_condition(batch, namespace, "probe-late"), timeout=60) == "Complete"
+    )
+
+
+def test_pod_active_deadline_fails_the_pod(
+    kube_api: Any, namespace: str, kubelet_standin: ProbeKubeletStandIn
+) -> None:
+    core = client.CoreV1Api(kube_api)
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "slow", "labels": {"flagops.dev/probe": "harness"}},
+        "spec": {
+            "activeDeadlineSeconds": 1,
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": "flagops:local",
+                    "command": [sys.executable, "-c", "import time\nwhile True: time.sleep(1)"],
+                }
+            ],
+        },
+    }
+    core.create_namespaced_pod(namespace, pod)
+
+    def failed() -> Any:
+        status = core.read_namespaced_pod("slow", namespace).status
+        return status if status.phase == "Failed" else None
+
+    status = wait_for(failed, timeout=30, message="the pod deadline was not enforced")
+    assert status.reason == "DeadlineExceeded"
+    assert status.container_statuses[0].state.terminated.exit_code == 128 + 15
+
+
+def test_standin_path_rewriting_and_expansion() -> None:
+    from flagops.testing.kubelet_standin import _expand, _rewrite_paths
+
+    mounts = {"/etc/probe": "/tmp/x/creds", "/etc/probe/extra": "/tmp/x/extra"}
+    assert _rewrite_paths("/etc/probe/token", mounts) == "/tmp/x/creds/token"
+    assert _rewrite_paths("--file=/etc/probe/extra/a", mounts) == "--file=/tmp/x/extra/a"
+    assert _rewrite_paths("/etc/probes/token", mounts) == "/etc/probes/token"
+    assert _expand("$(A)-$(B)-$$(A)", {"A": "1"}) == "1-$(B)-$(A)"
+
+
+def test_command_override_replaces_execution(
+    kube_api: Any, namespace: str, probe_secret: str
+) -> None:
     seen: list[ProbeInvocation] = []
 
     def fake_probe(invocation: ProbeInvocation) -> ProbeOutcome:
         seen.append(invocation)
         return ProbeOutcome(exit_code=0, message='{"healthy": true}')
 
-    job = _probe_job(namespace, "probe-override", ["unused"])
+    # No command: the stand-in supplies the flagops image's entrypoint, and
+    # expands $(VAR) references the way the kubelet does.
+    job = _probe_job(namespace, "probe-override", ["probe", "$(PROBE_NAME)", "$$(literal)"])
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    del container["command"]
+    container["volumeMounts"] = []
     job["spec"]["template"]["spec"]["volumes"] = []
-    job["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = []
     standin = ProbeKubeletStandIn(
         api_client=kube_api, namespace=namespace, command_override=fake_probe
     )
@@ -333,7 +487,7 @@ def test_command_override_replaces_execution(kube_api: Any, namespace: str) -> N
             == "Complete"
         )
     assert len(seen) == 1
-    assert seen[0].argv[-1] == "unused"
+    assert seen[0].argv == ["flagops", "probe", "probe-override", "$(literal)"]
     assert seen[0].env["PROBE_NAME"] == "probe-override"
     _, terminated = _terminated(client.CoreV1Api(kube_api), namespace, "probe-override")
     assert terminated.message == '{"healthy": true}'

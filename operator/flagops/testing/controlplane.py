@@ -17,6 +17,7 @@ import argparse
 import atexit
 import contextlib
 import json
+import os
 import shutil
 import signal
 import ssl
@@ -48,6 +49,8 @@ CONTROLLERS = (
     "serviceaccount-controller",
 )
 _PORT_ATTEMPTS = 3
+_DIR_PREFIX = "flagops-controlplane-"
+_KEEP_MARKER = "keep"
 
 
 class ControlPlaneError(RuntimeError):
@@ -57,6 +60,22 @@ class ControlPlaneError(RuntimeError):
 class KubectlError(subprocess.CalledProcessError):
     def __str__(self) -> str:
         return f"{super().__str__()}\nstderr: {self.stderr}\nstdout: {self.stdout}"
+
+
+def _remove_abandoned_dirs() -> None:
+    """Delete folders of control planes whose owner was killed before it could clean up.
+
+    Their children died with the owner (PDEATHSIG); only the files are left.
+    Folders kept for diagnosis and folders of live owners stay.
+    """
+    for folder in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*"):
+        try:
+            owner = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if (folder / _KEEP_MARKER).exists() or Path(f"/proc/{owner}").exists():
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _http_get(url: str, context: ssl.SSLContext | None, timeout: float = 5) -> tuple[int, str]:
@@ -138,7 +157,9 @@ class ControlPlane:
             raise ControlPlaneError("control plane already started")
         bin_dir = self.bin_dir
         began = time.monotonic()
-        self.dir = Path(tempfile.mkdtemp(prefix="flagops-controlplane-"))
+        _remove_abandoned_dirs()
+        self.dir = Path(tempfile.mkdtemp(prefix=_DIR_PREFIX))
+        (self.dir / "owner.pid").write_text(f"{os.getpid()}\n")
         atexit.register(self.stop)
         try:
             self._write_pki()
@@ -151,6 +172,7 @@ class ControlPlane:
         except BaseException:
             # Keep the folder: its logs are how a failed start gets diagnosed.
             self.keep_dir = True
+            (self.dir / _KEEP_MARKER).touch()
             self.stop()
             raise
         self.startup_seconds["total"] = time.monotonic() - began

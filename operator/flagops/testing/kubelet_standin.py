@@ -8,6 +8,8 @@ terminated state and termination message). kube-controller-manager's Job
 controller then finishes the Job.
 
 What it maps from the pod spec:
+- command and args with $(VAR) expansion; without a command, the flagops
+  image's entrypoint (`flagops`, resolved in this Python's bin folder first);
 - env values, env valueFrom (Secret and ConfigMap keys, pod fields) and envFrom;
 - Secret, ConfigMap and emptyDir volumes become folders under a temp dir, and
   each mountPath (and the terminationMessagePath) found in env values or args
@@ -53,6 +55,8 @@ _MESSAGE_LIMIT = 4096
 _FALLBACK_LINES = 80
 _FALLBACK_BYTES = 2048
 _KILL_GRACE_MAX = 5.0
+# The flagops image's ENTRYPOINT (Dockerfile): what runs when a container sets only args.
+IMAGE_ENTRYPOINT = ("flagops",)
 
 Json = dict[str, Any]
 
@@ -131,6 +135,7 @@ class ProbeKubeletStandIn:
         command_override: CommandOverride | None = None,
         max_runtime: float = 600,
         workers: int = 8,
+        default_entrypoint: Sequence[str] = IMAGE_ENTRYPOINT,
     ) -> None:
         if api_client is None:
             if kubeconfig is None:
@@ -149,6 +154,7 @@ class ProbeKubeletStandIn:
         self.label_selector = label_selector
         self.command_override = command_override
         self.max_runtime = max_runtime
+        self.default_entrypoint = list(default_entrypoint)
         self.runs: list[ProbeRun] = []
         self._workers = workers
         self._lock = threading.Lock()
@@ -341,13 +347,29 @@ class ProbeKubeletStandIn:
         termination_log.touch()
         started_at = _now()
 
-        try:
-            mounts = self._prepare_volumes(pod, container, workdir, cancel, began, timeout)
-            env = self._container_env(pod, container, cancel)
-        except _SetupFailed as exc:
-            # The container never started: report it the way a runtime start error looks.
-            self._report(pod, started_at, 128, "StartError", str(exc))
-            return
+        # A kubelet retries a missing Secret, ConfigMap or key until the pod is
+        # deleted or its deadline passes; so does the stand-in.
+        while True:
+            try:
+                mounts = self._prepare_volumes(pod, container, workdir)
+                env = self._container_env(pod, container)
+                break
+            except Exception as exc:
+                if self._stopping.is_set():
+                    raise _Cancelled from None
+                timed_out = time.monotonic() - began >= timeout
+                if cancel.is_set() or timed_out:
+                    detail = str(exc) if isinstance(exc, _SetupFailed) else type(exc).__name__
+                    self._report(
+                        pod,
+                        started_at,
+                        128,
+                        "StartError",
+                        f"kubelet stand-in: container never started: {detail}",
+                        deadline_exceeded=timed_out,
+                    )
+                    return
+                cancel.wait(0.5)
         path_map = dict(mounts)
         path_map[container.get("terminationMessagePath") or DEFAULT_TERMINATION_PATH] = str(
             termination_log
@@ -355,7 +377,8 @@ class ProbeKubeletStandIn:
         env = {k: _rewrite_paths(v, path_map) for k, v in env.items()}
         argv = [
             _rewrite_paths(_expand(a, env), path_map)
-            for a in (container.get("command") or []) + (container.get("args") or [])
+            for a in (container.get("command") or self.default_entrypoint)
+            + (container.get("args") or [])
         ]
         env.setdefault("HOME", str(workdir))
         env[TERMINATION_LOG_ENV] = str(termination_log)
@@ -429,37 +452,15 @@ class ProbeKubeletStandIn:
                 return (128 - code if code < 0 else code), not cancel.is_set()
             cancel.wait(0.05)
 
-    def _prepare_volumes(
-        self,
-        pod: Json,
-        container: Json,
-        workdir: Path,
-        cancel: threading.Event,
-        began: float,
-        timeout: float,
-    ) -> dict[str, str]:
+    def _prepare_volumes(self, pod: Json, container: Json, workdir: Path) -> dict[str, str]:
         namespace = pod["metadata"]["namespace"]
         local: dict[str, Path] = {}
         for volume in pod["spec"].get("volumes") or []:
             directory = workdir / "volumes" / volume["name"]
-            directory.mkdir(parents=True)
+            directory.mkdir(parents=True, exist_ok=True)
             local[volume["name"]] = directory
             if "secret" in volume or "configMap" in volume:
-                # A kubelet waits for a missing Secret or ConfigMap until the pod
-                # is deleted or its deadline passes; so does the stand-in.
-                while True:
-                    try:
-                        self._write_volume(namespace, volume, directory)
-                        break
-                    except Exception as exc:
-                        if cancel.is_set() or self._stopping.is_set():
-                            raise _Cancelled from None
-                        if time.monotonic() - began >= timeout:
-                            raise _SetupFailed(
-                                f"kubelet stand-in: volume {volume['name']!r} not mountable: "
-                                f"{type(exc).__name__}"
-                            ) from None
-                        cancel.wait(0.5)
+                self._write_volume(namespace, volume, directory)
         mounts: dict[str, str] = {}
         for mount in container.get("volumeMounts") or []:
             directory = local.get(mount["name"])
@@ -483,7 +484,10 @@ class ProbeKubeletStandIn:
         except ApiException as exc:
             if exc.status == 404 and source.get("optional"):
                 return
-            raise
+            kind = "Secret" if is_secret else "ConfigMap"
+            raise _SetupFailed(
+                f"volume {volume['name']!r}: {kind} {ref!r} unreadable (HTTP {exc.status})"
+            ) from None
         files: dict[str, bytes] = {}
         for key, value in (obj.get("data") or {}).items():
             files[key] = base64.b64decode(value) if is_secret else value.encode()
@@ -501,10 +505,11 @@ class ProbeKubeletStandIn:
                 continue
             path = directory / rel
             path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)  # a retry may find a read-only copy
             path.write_bytes(files[key])
             path.chmod(int(item_mode) if item_mode else mode)
 
-    def _container_env(self, pod: Json, container: Json, cancel: threading.Event) -> dict[str, str]:
+    def _container_env(self, pod: Json, container: Json) -> dict[str, str]:
         namespace = pod["metadata"]["namespace"]
         env: dict[str, str] = {}
         for source in container.get("envFrom") or []:
@@ -557,9 +562,9 @@ class ProbeKubeletStandIn:
         except ApiException as exc:
             if exc.status == 404 and ref.get("optional"):
                 return None
-            raise _SetupFailed(f"kubelet stand-in: env from {ref['name']!r} unreadable") from None
+            raise _SetupFailed(f"env from {ref['name']!r} unreadable") from None
         if value is None and not ref.get("optional"):
-            raise _SetupFailed(f"kubelet stand-in: key {ref['key']!r} missing in {ref['name']!r}")
+            raise _SetupFailed(f"key {ref['key']!r} missing in {ref['name']!r}")
         return value
 
     # -- status reports ----------------------------------------------------
