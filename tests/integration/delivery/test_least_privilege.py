@@ -1,0 +1,281 @@
+"""The chart's RBAC is enough for the operator and no more: no Secrets, no wildcards.
+
+The operator runs as the chart's ServiceAccount (a bound token), in cluster mode
+and in namespaced mode, and publishes a flag; `kubectl auth can-i --list` shows
+what that identity may do.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from delivery_tools import documents, helm_template
+
+from flagops.testing.controlplane import ControlPlane
+from flagops.testing.process import ManagedProcess, free_port
+from flagops.testing.wait import wait_for
+
+pytestmark = pytest.mark.integration
+
+RUNTIME_KINDS = {"Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget"}
+MUST = [
+    ("list", "featureflags.flagops.dev"),
+    ("watch", "rollouts.flagops.dev"),
+    ("patch", "rollouts.flagops.dev/status"),
+    ("create", "configmaps"),
+    ("update", "configmaps"),
+    ("create", "jobs.batch"),
+    ("delete", "jobs.batch"),
+    ("get", "pods"),
+    ("create", "events"),
+    ("create", "events.events.k8s.io"),
+]
+MUST_NOT = [
+    ("get", "secrets"),
+    ("list", "secrets"),
+    ("watch", "secrets"),
+    ("create", "featureflags.flagops.dev"),
+    ("delete", "featureflags.flagops.dev"),
+    ("update", "rollouts.flagops.dev"),
+    ("delete", "rollouts.flagops.dev"),
+    ("delete", "configmaps"),
+    ("create", "pods"),
+    ("delete", "pods"),
+    ("create", "deployments.apps"),
+    ("escalate", "clusterroles.rbac.authorization.k8s.io"),
+    ("create", "rolebindings.rbac.authorization.k8s.io"),
+    ("impersonate", "serviceaccounts"),
+    ("create", "serviceaccounts/token"),
+]
+
+
+class Install:
+    def __init__(self, plane: ControlPlane, namespace: str, values: dict[str, Any]) -> None:
+        self.plane = plane
+        self.namespace = namespace
+        self.values = values
+        self.service_account = ""
+        self.cluster_objects: list[tuple[str, str]] = []
+
+    def apply(self, helm: Path, tmp_path: Path) -> None:
+        """The chart's identity objects, applied for real (no Deployment: the test runs it)."""
+        release = f"lp-{self.namespace}"
+        docs = [
+            d
+            for d in documents(
+                helm_template(
+                    helm, self.values, tmp_path, namespace=self.namespace, release=release
+                )
+            )
+            if d["kind"] not in RUNTIME_KINDS
+        ]
+        self.service_account = next(
+            d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"
+        )
+        self.cluster_objects = [
+            (d["kind"].lower(), d["metadata"]["name"])
+            for d in docs
+            if "namespace" not in d["metadata"]
+        ]
+        self.plane.kubectl(
+            "apply",
+            "-f",
+            "-",
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": docs}),
+        )
+
+    @property
+    def user(self) -> str:
+        return f"system:serviceaccount:{self.namespace}:{self.service_account}"
+
+    def can_i(self, verb: str, resource: str, namespace: str) -> bool:
+        result = self.plane.kubectl(
+            "auth", "can-i", verb, resource, "-n", namespace, f"--as={self.user}", check=False
+        )
+        return result.stdout.strip() == "yes"
+
+    def delete(self) -> None:
+        for kind, name in self.cluster_objects:
+            self.plane.kubectl("delete", kind, name, "--ignore-not-found", check=False)
+
+
+@pytest.fixture
+def apps_namespace(delivery_crds: ControlPlane) -> Iterator[str]:
+    name = delivery_crds.create_namespace()
+    yield name
+    delivery_crds.delete_namespace(name)
+
+
+@pytest.fixture
+def install_factory(
+    delivery_crds: ControlPlane, namespace: str, helm: Path, tmp_path: Path
+) -> Iterator[Any]:
+    installs: list[Install] = []
+
+    def make(values: dict[str, Any]) -> Install:
+        install = Install(delivery_crds, namespace, values)
+        install.apply(helm, tmp_path)
+        installs.append(install)
+        return install
+
+    yield make
+    for install in installs:
+        install.delete()
+
+
+def can_i_list(install: Install, namespace: str) -> list[list[str]]:
+    text = install.plane.kubectl(
+        "auth", "can-i", "--list", "-n", namespace, f"--as={install.user}"
+    ).stdout
+    print(f"kubectl auth can-i --list -n {namespace} --as={install.user}\n{text}")
+    rows = [line.split(None, 1) for line in text.splitlines()[1:] if line.strip()]
+    # Resources   Non-Resource URLs   Resource Names   Verbs: keep resource rows only.
+    return [
+        [row[0], row[1].rsplit("[", 1)[1].rstrip("]")] for row in rows if not row[0].startswith("[")
+    ]
+
+
+def assert_least_privilege(install: Install, namespace: str) -> None:
+    rows = can_i_list(install, namespace)
+    assert rows
+    for resource, verbs in rows:
+        assert "secrets" not in resource, resource
+        assert "*" not in resource, resource
+        assert "*" not in verbs.split(), (resource, verbs)
+    for verb, resource in MUST:
+        assert install.can_i(verb, resource, namespace), f"cannot {verb} {resource}"
+    for verb, resource in MUST_NOT:
+        assert not install.can_i(verb, resource, namespace), f"can {verb} {resource}"
+
+
+def run_operator(
+    plane: ControlPlane, install: Install, tmp_path: Path, configmap: str, *extra: str
+) -> ManagedProcess:
+    kubeconfig = plane.make_service_account_kubeconfig(install.namespace, install.service_account)
+    health_port = free_port()
+    process = ManagedProcess(
+        "flagops-operator",
+        [
+            sys.executable,
+            "-m",
+            "flagops.cli.main",
+            "run",
+            f"--configmap-name={configmap}",
+            f"--metrics-port={free_port()}",
+            f"--health-port={health_port}",
+            "--log-format=text",
+            *extra,
+        ],
+        tmp_path / "operator.log",
+        env={
+            "KUBECONFIG": str(kubeconfig),
+            "FLAGOPS_BIND_ADDRESS": "127.0.0.1",
+            "PATH": "/usr/bin:/bin",
+        },
+    )
+    process.start()
+
+    def healthy() -> bool:
+        assert process.running(), process.describe_failure()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    wait_for(healthy, timeout=60, message="operator /healthz")
+    return process
+
+
+def publish_flag(
+    plane: ControlPlane,
+    namespace: str,
+    configmap: str,
+    process: ManagedProcess,
+    timeout: float = 60,
+) -> None:
+    plane.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps(
+            {
+                "apiVersion": "flagops.dev/v1alpha1",
+                "kind": "FeatureFlag",
+                "metadata": {"name": "calendar-sync"},
+                "spec": {"key": "calendar_sync", "enabled": True, "rolloutPercent": 10},
+            }
+        ),
+    )
+
+    def published() -> dict[str, Any] | None:
+        assert process.running(), process.describe_failure()
+        result = plane.kubectl(
+            "get", "configmap", configmap, "-n", namespace, "-o", "json", check=False
+        )
+        if result.returncode != 0:
+            return None
+        flags: dict[str, Any] = json.loads(json.loads(result.stdout)["data"]["flags.json"])["flags"]
+        return flags.get("calendar_sync")
+
+    try:
+        flag = wait_for(
+            published, timeout=timeout, message=f"{configmap} with calendar_sync in {namespace}"
+        )
+    except TimeoutError as error:
+        raise AssertionError(f"{error}\n{process.describe_failure()}") from error
+    assert flag["enabled"] is True
+    assert flag["rolloutPercent"] == 10
+
+
+def test_cluster_mode_rbac_is_enough_and_no_more(
+    delivery_crds: ControlPlane, install_factory: Any, apps_namespace: str, tmp_path: Path
+) -> None:
+    peering = f"lp-{apps_namespace}"
+    install = install_factory({"peering": peering})
+    assert_least_privilege(install, apps_namespace)
+    assert install.can_i("list", "namespaces", apps_namespace)
+    assert install.can_i("patch", f"clusterkopfpeerings.kopf.dev/{peering}", apps_namespace)
+
+    configmap = f"flags-{apps_namespace}"
+    process = run_operator(delivery_crds, install, tmp_path, configmap, f"--peering={peering}")
+    try:
+        publish_flag(delivery_crds, apps_namespace, configmap, process)
+    finally:
+        process.stop()
+    log = (tmp_path / "operator.log").read_text()
+    assert "Forbidden" not in log and "Not enough permissions" not in log, log[-3000:]
+
+
+def test_namespaced_mode_rbac_is_enough_and_no_more(
+    delivery_crds: ControlPlane, install_factory: Any, apps_namespace: str, tmp_path: Path
+) -> None:
+    install = install_factory({"watchNamespaces": [apps_namespace]})
+    assert install.cluster_objects == []
+    assert_least_privilege(install, apps_namespace)
+    # Nothing outside the watched namespace, nothing cluster-wide.
+    other = install.namespace
+    assert not install.can_i("list", "featureflags.flagops.dev", other)
+    assert not install.can_i("create", "configmaps", other)
+    assert not install.can_i("list", "namespaces", apps_namespace)
+    assert not install.can_i("list", "customresourcedefinitions.apiextensions.k8s.io", other)
+
+    configmap = f"flags-{apps_namespace}"
+    process = run_operator(
+        delivery_crds, install, tmp_path, configmap, f"--namespace={apps_namespace}"
+    )
+    try:
+        # Without namespace and CRD list rights kopf retries those lists with backoff (about
+        # 55s) before falling back to the given namespaces, unless the operator turns kopf's
+        # scanning off in namespaced mode.
+        publish_flag(delivery_crds, apps_namespace, configmap, process, timeout=120)
+    finally:
+        process.stop()
