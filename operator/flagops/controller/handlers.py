@@ -11,10 +11,14 @@ from typing import Any
 
 import kopf
 
+from flagops.api.actions import ACTION_ANNOTATION
+from flagops.api.resources import GROUP, VERSION
 from flagops.api.stages import Stage
-from flagops.controller.kube import GROUP, VERSION
+from flagops.controller.kube import Kube
 from flagops.controller.publisher import MANAGED_BY, FlagPublisher, FlagRecord
-from flagops.flags.resolve import FlagInput, RolloutControl
+from flagops.controller.rollouts import RolloutClaim, RolloutReconciler
+from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
+from flagops.rollouts.probe_job import ROLLOUT_LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +31,7 @@ def flag_record(body: kopf.Body) -> FlagRecord:
         generation=meta.get("generation", 0),
         input=FlagInput.from_spec(meta["name"], meta["creationTimestamp"], body.get("spec", {})),
         status=dict(body.get("status") or {}),
+        integration=(body.get("spec") or {}).get("integration"),
     )
 
 
@@ -46,8 +51,18 @@ def rollout_control(body: kopf.Body) -> RolloutControl | None:
     )
 
 
+def rollout_claim(body: kopf.Body) -> RolloutClaim:
+    meta = body["metadata"]
+    flag_name = ((body.get("spec") or {}).get("flagRef") or {}).get("name", "")
+    return RolloutClaim(meta["name"], meta["uid"], flag_name, meta["creationTimestamp"])
+
+
 def register(
-    registry: kopf.OperatorRegistry, publisher: FlagPublisher, configmap_name: str
+    registry: kopf.OperatorRegistry,
+    kube: Kube,
+    publisher: FlagPublisher,
+    reconciler: RolloutReconciler,
+    configmap_name: str,
 ) -> None:
     def is_flags_configmap(name: str, **_: Any) -> bool:
         return name == configmap_name
@@ -64,6 +79,12 @@ def register(
     ) -> dict[str | None, RolloutControl | None]:
         return {namespace: rollout_control(body)}
 
+    @kopf.index(GROUP, VERSION, "rollouts", id="claim_index", registry=registry)
+    def claim_index(
+        namespace: str | None, body: kopf.Body, **_: Any
+    ) -> dict[str | None, RolloutClaim]:
+        return {namespace: rollout_claim(body)}
+
     @kopf.index(
         "",
         "v1",
@@ -78,10 +99,14 @@ def register(
     ) -> dict[str | None, str | None]:
         return {namespace: (body.get("data") or {}).get("flags.json")}
 
+    def bind(**kwargs: Any) -> None:
+        publisher.bind(kwargs["flag_index"], kwargs["rollout_index"], kwargs["configmap_index"])
+        reconciler.bind(kwargs["flag_index"], kwargs["claim_index"])
+
     def publish(namespace: str | None, **kwargs: Any) -> None:
         if namespace is None:
             return
-        publisher.bind(kwargs["flag_index"], kwargs["rollout_index"], kwargs["configmap_index"])
+        bind(**kwargs)
         publisher.request(namespace)
 
     @kopf.on.event(GROUP, VERSION, "featureflags", registry=registry)
@@ -89,8 +114,69 @@ def register(
         publish(namespace, **kwargs)
 
     @kopf.on.event(GROUP, VERSION, "rollouts", registry=registry)
-    async def rollout_changed(namespace: str | None, **kwargs: Any) -> None:
+    async def rollout_changed(
+        type: str | None,
+        namespace: str | None,
+        name: str,
+        uid: str,
+        body: kopf.Body,
+        meta: kopf.Meta,
+        **kwargs: Any,
+    ) -> None:
         publish(namespace, **kwargs)
+        if type == "DELETED" and namespace is not None:
+            reconciler.forget(uid, namespace, name)
+            await warn_on_handback(namespace, body, kwargs["flag_index"])
+        else:
+            reconciler.notice(
+                uid, meta.get("generation", 0), meta.annotations.get(ACTION_ANNOTATION)
+            )
+
+    async def warn_on_handback(namespace: str, body: kopf.Body, flags: Any) -> None:
+        """Deleting a Rollout hands its flag back to the spec: say so when exposure changes."""
+        control = rollout_control(body)
+        if control is None:
+            return
+        flag = next((f for f in flags.get(namespace, ()) if f.name == control.flag_name), None)
+        if flag is None or flag.input.key is None:
+            return
+        held, _ = effective_state(flag.input, control)
+        handed_back, _ = effective_state(flag.input, None)
+        if (held.enabled, held.rollout_percent, held.allowed_cohorts) == (
+            handed_back.enabled,
+            handed_back.rollout_percent,
+            handed_back.allowed_cohorts,
+        ):
+            return
+        await kube.post_event(
+            flag.involved(namespace),
+            "Warning",
+            "RolloutDeleted",
+            f"Rollout {control.name} was deleted at stage {control.stage.value}; the flag is back"
+            f" to its spec: enabled={handed_back.enabled}, rolloutPercent="
+            f"{handed_back.rollout_percent} (was enabled={held.enabled}, rolloutPercent="
+            f"{held.rollout_percent}). Use `kubectl flagops complete` to keep a stage.",
+        )
+
+    # A daemon per Rollout runs its analysis loop; kopf stops it on deletion and
+    # pauses it while another replica is active (peering).
+    @kopf.daemon(
+        GROUP, VERSION, "rollouts", id="rollout", cancellation_timeout=10, registry=registry
+    )
+    async def rollout_loop(
+        namespace: str | None, name: str, uid: str, stopped: kopf.DaemonStopped, **kwargs: Any
+    ) -> None:
+        if namespace is None:
+            return
+        bind(**kwargs)
+        await reconciler.run(namespace, name, uid, stopped)
+
+    # A probe Job finishing wakes its Rollout at once.
+    @kopf.on.event("batch", "v1", "jobs", labels={ROLLOUT_LABEL: kopf.PRESENT}, registry=registry)
+    async def probe_job_changed(meta: kopf.Meta, **_: Any) -> None:
+        for owner in meta.get("ownerReferences") or []:
+            if owner.get("kind") == "Rollout":
+                reconciler.wake(owner["uid"])
 
     # A deleted or hand-edited ConfigMap is noticed here and restored by the next flush.
     @kopf.on.event(

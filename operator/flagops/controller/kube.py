@@ -17,11 +17,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from flagops.api.common import format_timestamp
+from flagops.api.resources import GROUP, VERSION
 
 logger = logging.getLogger(__name__)
 
-GROUP = "flagops.dev"
-VERSION = "v1alpha1"
 COMPONENT = "flagops"
 T = TypeVar("T")
 
@@ -84,6 +83,45 @@ class Kube:
             if exc.status != 404:
                 raise
             await self._call(self.core.create_namespaced_config_map, namespace, body)
+
+    async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self._call(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, plural, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    async def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            job = await self._call(self.batch.read_namespaced_job, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data: dict[str, Any] = self.api_client.sanitize_for_serialization(job)  # type: ignore[no-untyped-call]
+        return data
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        pods = await self._call(
+            self.core.list_namespaced_pod, namespace, label_selector=f"job-name={job_name}"
+        )
+        data: dict[str, Any] = self.api_client.sanitize_for_serialization(pods)  # type: ignore[no-untyped-call]
+        items: list[dict[str, Any]] = data.get("items") or []
+        return items
+
+    async def create_job(self, namespace: str, body: Mapping[str, Any]) -> bool:
+        """Create a Job; False when one of that name exists already (a restart's retry)."""
+        try:
+            await self._call(self.batch.create_namespaced_job, namespace, dict(body))
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
 
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]

@@ -12,6 +12,7 @@ import prometheus_client
 from flagops.controller import handlers
 from flagops.controller.kube import Kube, load_config
 from flagops.controller.publisher import FlagPublisher
+from flagops.controller.rollouts import RolloutReconciler
 from flagops.controller.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ def configure_logging(settings: Settings) -> None:
 def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistry, FlagPublisher]:
     registry = kopf.OperatorRegistry()
     publisher = FlagPublisher(kube, settings)
-    handlers.register(registry, publisher, settings.configmap_name)
+    reconciler = RolloutReconciler(kube, settings)
+    handlers.register(registry, kube, publisher, reconciler, settings.configmap_name)
 
     # A custom registry does not get kopf's default login; use the same credentials
     # as the kubernetes client (in-cluster service account, else the kubeconfig).

@@ -17,9 +17,10 @@ from typing import Any
 
 from flagops.api.common import Condition, ConditionStatus, get_condition, set_condition
 from flagops.api.featureflag import FeatureFlagCondition
+from flagops.api.resources import GROUP, VERSION
 from flagops.controller import metrics
 from flagops.controller.coalescer import Coalescer
-from flagops.controller.kube import GROUP, VERSION, Kube
+from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
 from flagops.flags.document import build_document
 from flagops.flags.resolve import FlagInput, FlagOutcome, RolloutControl, resolve
@@ -41,6 +42,7 @@ class FlagRecord:
     generation: int
     input: FlagInput
     status: Mapping[str, Any] = field(default_factory=dict)
+    integration: str | None = None
 
     def involved(self, namespace: str) -> dict[str, Any]:
         return {

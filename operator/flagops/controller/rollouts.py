@@ -1,0 +1,473 @@
+"""One reconcile round of a Rollout: gather inputs, call the pure decision, write results.
+
+Argo Rollouts' split: the I/O here (Kubernetes, Prometheus, probe Jobs) only
+collects `DecisionInputs`; `flagops.rollouts.decide` says what happens; this
+module writes status, Events, Jobs and metrics. Everything the next round needs
+is in `status`, so any replica can take over at any moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
+from flagops.api.resources import ROLLOUTS
+from flagops.api.rollout import RolloutSpec, RolloutStatus, Verdict
+from flagops.api.stages import PERCENT, Stage
+from flagops.controller import metrics
+from flagops.controller.kube import Kube
+from flagops.controller.publisher import FlagRecord
+from flagops.controller.settings import Settings
+from flagops.rollouts import analysis, probe_job
+from flagops.rollouts.decide import DecisionInputs, EventType, FlagSnapshot, ProbeOutcome, decide
+from flagops.rollouts.state import (
+    apply_to_status,
+    decision_spec,
+    probe_outcome,
+    record_probe,
+    state_from_status,
+)
+
+logger = logging.getLogger(__name__)
+
+# A probe Job whose result has not come this long after its deadline is forgotten.
+PROBE_GRACE = timedelta(seconds=30)
+# While a probe runs, look at it at least this often even if no Job event wakes us.
+PROBE_POLL = timedelta(seconds=5)
+
+
+@dataclass(frozen=True)
+class RolloutClaim:
+    """What the claim index keeps of a Rollout: which flag it wants, since when."""
+
+    name: str
+    uid: str
+    flag_name: str
+    created: str
+
+
+def older_claim(claims: Iterable[RolloutClaim], me: RolloutClaim) -> RolloutClaim | None:
+    """The Rollout that owns `me`'s flag when it is not `me` (oldest wins)."""
+    rivals = [c for c in claims if c.flag_name == me.flag_name]
+    owner = min(rivals, key=lambda c: (c.created, c.name), default=me)
+    return None if owner.uid == me.uid else owner
+
+
+def _status_patch(status: RolloutStatus) -> dict[str, Any]:
+    # Nulls stay in: in a merge patch they delete what the new status no longer has.
+    patch: dict[str, Any] = status.model_dump(mode="json", by_alias=True)
+    return patch
+
+
+class RolloutReconciler:
+    def __init__(self, kube: Kube, settings: Settings) -> None:
+        self._kube = kube
+        self._settings = settings
+        self._wake: dict[str, asyncio.Event] = {}
+        self._seen: dict[str, tuple[int, str | None]] = {}
+        self._info_labels: dict[str, tuple[str, ...]] = {}
+        self._bad_actions: set[str] = set()
+        self._flags: Mapping[str, Iterable[FlagRecord]] = {}
+        self._claims: Mapping[str, Iterable[RolloutClaim]] = {}
+
+    def bind(
+        self,
+        flags: Mapping[str, Iterable[FlagRecord]],
+        claims: Mapping[str, Iterable[RolloutClaim]],
+    ) -> None:
+        self._flags, self._claims = flags, claims
+
+    # --- waking -------------------------------------------------------------------------
+
+    def notice(self, uid: str, generation: int, action: str | None) -> None:
+        """Wake the Rollout's loop on a spec change or a new action, not on our own writes."""
+        seen = (generation, action)
+        if self._seen.get(uid) != seen:
+            self._seen[uid] = seen
+            self.wake(uid)
+
+    def wake(self, uid: str) -> None:
+        self._wake.setdefault(uid, asyncio.Event()).set()
+
+    def forget(self, uid: str, namespace: str, name: str) -> None:
+        self._wake.pop(uid, None)
+        self._seen.pop(uid, None)
+        labels = self._info_labels.pop(uid, None)
+        if labels is not None:
+            with contextlib.suppress(KeyError):
+                metrics.ROLLOUT_INFO.remove(*labels)
+        for gauge, labels_ in (
+            (metrics.ROLLOUT_PERCENT, (namespace, name, labels[2] if labels else "")),
+            (metrics.ANALYSIS_ERROR_RATE, (namespace, name)),
+        ):
+            with contextlib.suppress(KeyError):
+                gauge.remove(*labels_)
+
+    async def run(self, namespace: str, name: str, uid: str, stopped: Any) -> None:
+        """The Rollout's loop: a round now, then one whenever due or woken."""
+        wake = self._wake.setdefault(uid, asyncio.Event())
+        while not stopped:
+            wake.clear()
+            try:
+                delay = await self.reconcile(namespace, name)
+            except Exception:
+                logger.exception("reconcile of rollout %s/%s failed", namespace, name)
+                delay = 5.0
+            if stopped:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=delay)
+
+    # --- one round ----------------------------------------------------------------------
+
+    async def reconcile(self, namespace: str, name: str) -> float:
+        started = time.perf_counter()
+        obj = await self._kube.get_custom(ROLLOUTS.plural, namespace, name)
+        if obj is None:
+            return 3600.0
+        try:
+            return await self._reconcile(namespace, obj)
+        finally:
+            metrics.RECONCILE_SECONDS.labels("rollouts").observe(time.perf_counter() - started)
+
+    async def _reconcile(self, namespace: str, obj: dict[str, Any]) -> float:
+        meta = obj["metadata"]
+        name, uid, generation = meta["name"], meta["uid"], int(meta.get("generation", 1))
+        now = datetime.now(UTC)
+        status = RolloutStatus.model_validate(obj.get("status") or {})
+        try:
+            spec = RolloutSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            # The schema rejects what it can; what slips through is reported, never raised.
+            await self._degrade(obj, status, generation, _validation_message(exc), now)
+            return 3600.0
+
+        flag = self._flag(namespace, spec.flag_ref.name)
+        degraded = self._ownership_problem(namespace, spec, uid, meta, flag)
+        config: analysis.AnalysisConfig | None = None
+        if degraded is None and flag is not None:
+            try:
+                config = analysis.config_for(
+                    spec,
+                    flag=flag.input.key or flag.name,
+                    integration=flag.integration,
+                    namespace=namespace,
+                )
+            except analysis.TemplateError as exc:
+                degraded = f"analysis queries: {exc}"
+
+        dspec = decision_spec(spec, generation)
+        state = state_from_status(status)
+        address = spec.analysis.prometheus.address or self._settings.prometheus_address
+        client = analysis.prometheus_client(address)
+
+        validated: bool | None = None
+        validation_note = ""
+        if degraded is not None:
+            validated = False
+        elif not state.validated or status.observed_generation != generation:
+            validated, degraded, validation_note = await self._validate(
+                client, config, address, now, namespace, spec
+            )
+
+        status, probe = await self._probe(namespace, obj, spec, status, state.stage, now, flag)
+
+        action = self._pending_action(meta, status)
+        verdict_result: analysis.AnalysisResult | None = None
+        analysable = (
+            config is not None
+            and degraded is None
+            and state.stage is not None
+            and state.stage is not Stage.DISABLED
+        )
+        if (
+            analysable
+            and config is not None
+            and self._analysis_due(spec, status, action, now, generation)
+        ):
+            stage = state.stage or Stage.INTERNAL
+            started_at = status.stage_started_at or now
+            verdict_result = await asyncio.to_thread(
+                analysis.analyse,
+                client,
+                config,
+                stage=stage,
+                time_in_stage=now - started_at,
+                now=now,
+                probe=probe if spec.health_probe is not None else None,
+                address=address,
+            )
+
+        inputs = DecisionInputs(
+            verdict=verdict_result.verdict if verdict_result else None,
+            error_rate=verdict_result.error_rate if verdict_result else None,
+            samples=verdict_result.samples if verdict_result else None,
+            analysis_message=(verdict_result.message if verdict_result else validation_note),
+            probe=probe,
+            action=action,
+            validated=validated,
+            degraded_reason=degraded,
+            flag=(
+                FlagSnapshot(enabled=flag.input.enabled, rollout_percent=flag.input.rollout_percent)
+                if flag is not None
+                else None
+            ),
+        )
+        decision = decide(dspec, state, inputs, now)
+        new_status = apply_to_status(status, decision, inputs, dspec, now)
+        await self._kube.patch_status(ROLLOUTS.plural, namespace, name, _status_patch(new_status))
+
+        for event in decision.events:
+            await self._kube.post_event(obj, event.type.value, event.reason, event.message)
+        self._record_metrics(namespace, name, uid, spec, decision, verdict_result, new_status)
+        return self._next_round(spec, new_status, now)
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def _flag(self, namespace: str, name: str) -> FlagRecord | None:
+        return next((f for f in self._flags.get(namespace, ()) if f.name == name), None)
+
+    def _ownership_problem(
+        self,
+        namespace: str,
+        spec: RolloutSpec,
+        uid: str,
+        meta: Mapping[str, Any],
+        flag: FlagRecord | None,
+    ) -> str | None:
+        if flag is None:
+            return f"FeatureFlag {spec.flag_ref.name!r} not found in namespace {namespace}"
+        me = RolloutClaim(meta["name"], uid, spec.flag_ref.name, meta["creationTimestamp"])
+        owner = older_claim(self._claims.get(namespace, ()), me)
+        if owner is not None:
+            return (
+                f"FeatureFlag {spec.flag_ref.name!r} is already rolled out by Rollout "
+                f"{owner.name!r}; one active Rollout per flag"
+            )
+        return None
+
+    async def _validate(
+        self,
+        client: analysis.QueryClient,
+        config: analysis.AnalysisConfig | None,
+        address: str,
+        now: datetime,
+        namespace: str,
+        spec: RolloutSpec,
+    ) -> tuple[bool, str | None, str]:
+        """(validated, degraded reason, note): the named checks `flagops validate` runs too,
+        but for the probe Secret, which the operator may not read."""
+        if config is None:
+            return False, None, ""
+        values = analysis.template_values(config, Stage.INTERNAL, timedelta(minutes=1))
+        for label, template in (
+            ("errorRateQuery", config.error_rate_query),
+            ("sampleCountQuery", config.sample_count_query),
+        ):
+            check = await asyncio.to_thread(
+                analysis.validate_query, client, template, values, now, address=address
+            )
+            if not check.parses:
+                return False, f"{label} does not parse: {check.message}", ""
+            if not check.ok:
+                return False, None, f"waiting for Prometheus to validate {label}: {check.message}"
+        return True, None, ""
+
+    def _pending_action(self, meta: Mapping[str, Any], status: RolloutStatus) -> Action | None:
+        value = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+        if not value:
+            return None
+        try:
+            action = parse_action(value)
+        except ValueError as exc:
+            if value not in self._bad_actions:
+                self._bad_actions.add(value)
+                logger.warning("ignoring malformed %s annotation: %s", ACTION_ANNOTATION, exc)
+            return None
+        if status.last_action is not None and status.last_action.id == action.id:
+            return None
+        return action
+
+    def _analysis_due(
+        self,
+        spec: RolloutSpec,
+        status: RolloutStatus,
+        action: Action | None,
+        now: datetime,
+        generation: int,
+    ) -> bool:
+        """Every interval, and at once after a spec change or an action."""
+        last = status.last_analysis.time if status.last_analysis else None
+        if last is None or action is not None or status.observed_generation != generation:
+            return True
+        return now - last >= spec.analysis.interval_delta - timedelta(milliseconds=200)
+
+    async def _probe(
+        self,
+        namespace: str,
+        obj: Mapping[str, Any],
+        spec: RolloutSpec,
+        status: RolloutStatus,
+        stage: Stage | None,
+        now: datetime,
+        flag: FlagRecord | None,
+    ) -> tuple[RolloutStatus, ProbeOutcome]:
+        probe = spec.health_probe
+        if probe is None:
+            return status, ProbeOutcome.NONE
+        integration = probe.integration or (flag.integration if flag else None) or ""
+        if status.active_probe_job:
+            job = await self._kube.read_job(namespace, status.active_probe_job)
+            result = None
+            if job is not None:
+                pods = await self._kube.job_pods(namespace, status.active_probe_job)
+                result = probe_job.probe_result_from_job(job, pods)
+            if result is not None:
+                status = record_probe(status, result.to_record(now), stage)
+                outcome = "success" if result.succeeded else "failure"
+                metrics.PROBES.labels(integration, outcome).inc()
+                if not result.succeeded:
+                    await self._kube.post_event(
+                        obj, "Warning", "ProbeFailed", f"probe {result.job}: {result.message}"
+                    )
+            elif job is None or probe_job.probe_overdue(
+                started_at=status.active_probe_started_at,
+                timeout=probe.timeout_delta,
+                now=now,
+                grace=PROBE_GRACE,
+            ):
+                logger.warning(
+                    "probe job %s vanished or overran; starting anew", status.active_probe_job
+                )
+                status = status.model_copy(
+                    update={"active_probe_job": None, "active_probe_started_at": None}
+                )
+        if probe_job.probe_is_due(
+            every=probe.every_delta,
+            last_started_at=status.active_probe_started_at
+            or (status.last_probe.time if status.last_probe else None),
+            active_job=status.active_probe_job,
+            now=now,
+        ):
+            sequence = status.probe_sequence + 1
+            body = probe_job.build_probe_job(
+                rollout_name=obj["metadata"]["name"],
+                rollout_uid=obj["metadata"]["uid"],
+                namespace=namespace,
+                sequence=sequence,
+                probe=probe,
+                image=probe.image or self._settings.probe_image,
+                default_integration=flag.integration if flag else None,
+            )
+            await self._kube.create_job(namespace, body)
+            status = status.model_copy(
+                update={
+                    "probe_sequence": sequence,
+                    "active_probe_job": body["metadata"]["name"],
+                    "active_probe_started_at": now,
+                }
+            )
+        return status, probe_outcome(status)
+
+    # --- outputs ------------------------------------------------------------------------
+
+    async def _degrade(
+        self,
+        obj: Mapping[str, Any],
+        status: RolloutStatus,
+        generation: int,
+        reason: str,
+        now: datetime,
+    ) -> None:
+        from flagops.api.common import ConditionStatus, set_condition
+        from flagops.api.rollout import Phase, RolloutCondition
+
+        conditions = set_condition(
+            list(status.conditions),
+            RolloutCondition.VALIDATED,
+            ConditionStatus.FALSE,
+            "InvalidSpec",
+            reason,
+            now,
+            generation,
+        )
+        new_status = status.model_copy(
+            update={"phase": Phase.DEGRADED, "message": reason, "conditions": conditions}
+        )
+        meta = obj["metadata"]
+        await self._kube.patch_status(
+            ROLLOUTS.plural, meta["namespace"], meta["name"], _status_patch(new_status)
+        )
+        if status.phase != Phase.DEGRADED:
+            await self._kube.post_event(obj, EventType.WARNING.value, "InvalidSpec", reason)
+
+    def _record_metrics(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        spec: RolloutSpec,
+        decision: Any,
+        result: analysis.AnalysisResult | None,
+        status: RolloutStatus,
+    ) -> None:
+        for transition in decision.transitions:
+            metrics.ROLLOUT_TRANSITIONS.labels(
+                transition.from_stage.value if transition.from_stage else "None",
+                transition.to_stage.value,
+                transition.reason,
+            ).inc()
+        if result is not None:
+            metrics.ANALYSIS.labels(result.verdict.value).inc()
+            if result.error_rate is not None:
+                metrics.ANALYSIS_ERROR_RATE.labels(namespace, name).set(result.error_rate)
+        flag = spec.flag_ref.name
+        stage = status.stage.value if status.stage else ""
+        phase = status.phase.value if status.phase else ""
+        labels = (namespace, name, flag, stage, phase)
+        old = self._info_labels.get(uid)
+        if old != labels:
+            if old is not None:
+                with contextlib.suppress(KeyError):
+                    metrics.ROLLOUT_INFO.remove(*old)
+            metrics.ROLLOUT_INFO.labels(*labels).set(1)
+            self._info_labels[uid] = labels
+        percent = PERCENT[status.stage] if status.stage else 0
+        metrics.ROLLOUT_PERCENT.labels(namespace, name, flag).set(percent)
+
+    def _next_round(self, spec: RolloutSpec, status: RolloutStatus, now: datetime) -> float:
+        interval = spec.analysis.interval_delta
+        if status.active_probe_job:
+            interval = min(interval, PROBE_POLL)
+        if status.last_analysis is not None:
+            due = status.last_analysis.time + spec.analysis.interval_delta - now
+            interval = min(interval, max(due, timedelta(seconds=0.5)))
+        if spec.health_probe is not None and not status.active_probe_job:
+            last = status.active_probe_started_at or (
+                status.last_probe.time if status.last_probe else None
+            )
+            if last is not None:
+                interval = min(
+                    interval, max(last + spec.health_probe.every_delta - now, timedelta(0.5))
+                )
+        return max(interval.total_seconds(), 0.5)
+
+
+def _validation_message(exc: ValidationError) -> str:
+    return "; ".join(
+        f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)
+    )
+
+
+def verdict_label(verdict: Verdict | None) -> str:
+    return verdict.value if verdict else "None"
