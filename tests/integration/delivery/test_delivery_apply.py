@@ -104,3 +104,22 @@ def test_kustomize_install_passes_server_dry_run(delivery_crds: ControlPlane) ->
     output = dry_run(delivery_crds, rendered)
     expected = {(d["kind"].lower(), d["metadata"]["name"]) for d in documents(rendered)}
     assert applied(output) == expected
+
+
+def test_examples_pass_server_dry_run(delivery_crds: ControlPlane, namespace: str) -> None:
+    examples = INSTALL.parent / "examples"
+    rendered = delivery_crds.kubectl("kustomize", str(examples)).stdout
+    rendered += "\n---\n" + (examples / "calendar-probe-credentials.yaml").read_text()
+    output = delivery_crds.kubectl(
+        "apply",
+        "--dry-run=server",
+        "--validate=strict",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=rendered,
+    ).stdout
+    expected = {(d["kind"].lower(), d["metadata"]["name"]) for d in documents(rendered)}
+    assert applied(output) == expected
+    assert ("rollout", "calendar-sync") in expected
