@@ -57,6 +57,7 @@ class PrometheusServer:
         self.stop_timeout = stop_timeout
         self.dir = Path(tempfile.mkdtemp(prefix="flagops-prometheus-"))
         self._config_path = self.dir / "prometheus.yml"
+        self.started_at = 0.0
         self._process = ManagedProcess(
             "prometheus",
             [
@@ -116,6 +117,7 @@ class PrometheusServer:
         if self._process.running():
             raise PrometheusError("prometheus already running")
         began = time.monotonic()
+        self.started_at = time.time()
         self._process.start()
 
         def ready() -> str | None:
@@ -167,10 +169,17 @@ class PrometheusServer:
         return result
 
     def wait_for_scrape(self, job_or_target: str | None = None, timeout: float = 30) -> None:
-        """Wait until `up == 1` for a job, or for a target given as "host:port"."""
+        """Wait for a successful scrape (`up == 1`) by the current run of the server.
+
+        Give a job name, or a target as "host:port". Samples from before a
+        restart stay in the TSDB, so only samples newer than the start count.
+        Prometheus 2.42 hands new targets to its scrapers on a 5-second tick,
+        so the first scrape after a (re)start takes up to about 5 s.
+        """
         selector = job_or_target or self.job
         label = "instance" if ":" in selector else "job"
-        promql = f'up{{{label}="{selector}"}} == 1'
+        series = f'up{{{label}="{selector}"}}'
+        promql = f"{series} == 1 and timestamp({series}) > {self.started_at:.3f}"
         wait_for(
             lambda: self.query(promql),
             timeout=timeout,
