@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
     timeout = (
         args.timeout if args.timeout is not None else float(env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT)
     )
+    # Not asyncio.run: it waits for worker threads, and a request stuck past the
+    # deadline would hold the probe (and the Job) until the socket gives up.
+    loop = asyncio.new_event_loop()
     try:
-        result = asyncio.run(run_probe(args.integration, timeout, env))
+        result = loop.run_until_complete(run_probe(args.integration, timeout, env))
     except Exception as exc:
         result = {
             "integration": args.integration,
@@ -145,7 +149,18 @@ def run(args: argparse.Namespace) -> int:
     write_termination_log(
         args.termination_log or env.get(TERMINATION_LOG_ENV) or DEFAULT_TERMINATION_LOG, line
     )
-    return 0 if result["healthy"] else 1
+    code = 0 if result["healthy"] else 1
+    loop.close()
+    if any(
+        t.is_alive() and not t.daemon
+        for t in threading.enumerate()
+        if t is not threading.main_thread()
+    ):
+        # The result is out; a worker still blocked in I/O must not delay the exit.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:

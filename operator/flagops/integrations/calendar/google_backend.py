@@ -153,6 +153,7 @@ class GoogleCalendarBackend:
     ) -> None:
         self._num_retries = num_retries
         self._lock = threading.Lock()
+        self._close_requested = False
         self._http = google_auth_httplib2.AuthorizedHttp(
             credentials, http=httplib2.Http(timeout=timeout)
         )
@@ -173,6 +174,9 @@ class GoogleCalendarBackend:
                 return request.execute(num_retries=self._num_retries)
             except Exception as exc:
                 raise to_api_error(exc) from None
+            finally:
+                if self._close_requested:
+                    self._service.close()
 
     def calendar_get(self, calendar_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call(
@@ -228,5 +232,10 @@ class GoogleCalendarBackend:
                 return items
 
     def close(self) -> None:
-        with self._lock:
-            self._service.close()
+        """Never blocks: a call still in flight (abandoned by a timeout) closes on its way out."""
+        self._close_requested = True
+        if self._lock.acquire(blocking=False):
+            try:
+                self._service.close()
+            finally:
+                self._lock.release()
