@@ -160,8 +160,10 @@ def prometheus_client(address: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) ->
 
     # The library's default retries three times with back-off: an unreachable
     # Prometheus would then hold an analysis for seconds. One quick retry absorbs
-    # a dropped keep-alive connection; the next interval is the real retry.
-    retry = Retry(total=1, backoff_factor=0.1, status_forcelist=[502, 503, 504])
+    # a dropped keep-alive connection; a read timeout is not retried (a slow
+    # Prometheus would only be asked twice as long); the next interval is the
+    # real retry.
+    retry = Retry(total=1, read=False, backoff_factor=0.1, status_forcelist=[502, 503, 504])
     client: QueryClient = PrometheusConnect(url=address, retry=retry, timeout=timeout)
     return client
 
