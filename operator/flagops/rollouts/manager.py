@@ -1,0 +1,561 @@
+"""RolloutManager: the seed's rollout API for programs, as a thin Kubernetes client.
+
+Actions never touch `spec` (Git owns it): each writes the `flagops.dev/action`
+annotation with a fresh id by a merge patch of `metadata.annotations`, then
+watches the Rollout until the operator reports that id in `status.lastAction`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from flagops.api.actions import ACTION_ANNOTATION, ActionVerb, format_action, new_action_id
+from flagops.api.common import Condition
+from flagops.api.featureflag import FeatureFlagSpec, effective_key
+from flagops.api.resources import FEATUREFLAGS, ROLLOUTS, Resource
+from flagops.api.rollout import (
+    ActionRecord,
+    AnalysisRecord,
+    FlagRef,
+    HealthRecord,
+    Phase,
+    ProbeRecord,
+    RolloutSpec,
+    RolloutStatus,
+)
+from flagops.api.stages import Stage
+from flagops.flags.admin import (
+    FlagAdmin,
+    FlagopsError,
+    Forbidden,
+    InvalidChange,
+    NotFound,
+    call,
+    load_api_client,
+)
+from flagops.rollouts import analysis
+
+__all__ = [
+    "ActionOutcome",
+    "ActionTimeout",
+    "Check",
+    "RolloutManager",
+    "RolloutSummary",
+]
+
+PROMETHEUS_ADDRESS_ENV = "FLAGOPS_PROMETHEUS_ADDRESS"
+_SECRET_METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"  # noqa: S105 - a media type
+
+
+class ActionTimeout(FlagopsError):
+    def __init__(
+        self, rollout: str, namespace: str, verb: str, action_id: str, waited: float
+    ) -> None:
+        self.rollout, self.verb, self.action_id, self.waited = rollout, verb, action_id, waited
+        super().__init__(
+            f'timed out after {waited:.1f}s waiting for the operator to handle "{verb}"'
+            f' (id {action_id}) on rollout "{rollout}" in namespace "{namespace}";'
+            " is the flagops operator running? The annotation stays, so it may still act"
+        )
+
+
+@dataclass(frozen=True)
+class RolloutSummary:
+    """A Rollout's spec highlights and status, typed."""
+
+    name: str
+    namespace: str
+    flag: str
+    target_stage: Stage
+    paused: bool
+    auto_advance: bool
+    error_threshold: float
+    min_sample_size: int
+    generation: int | None
+    created: datetime | None
+    status: RolloutStatus
+    pending_action: str | None = None  # the annotation, when no lastAction reports its id yet
+
+    @property
+    def stage(self) -> Stage | None:
+        return self.status.stage
+
+    @property
+    def phase(self) -> Phase | None:
+        return self.status.phase
+
+    @property
+    def percent(self) -> int | None:
+        return self.status.current_percent
+
+    @property
+    def last_analysis(self) -> AnalysisRecord | None:
+        return self.status.last_analysis
+
+    @property
+    def last_probe(self) -> ProbeRecord | None:
+        return self.status.last_probe
+
+    @property
+    def last_action(self) -> ActionRecord | None:
+        return self.status.last_action
+
+    @property
+    def history(self) -> list[HealthRecord]:
+        return self.status.health_history
+
+    @property
+    def conditions(self) -> list[Condition]:
+        return self.status.conditions
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    name: str
+    verb: str
+    id: str
+    result: str  # Succeeded, Rejected or Failed
+    message: str | None
+    status: RolloutSummary
+
+    @property
+    def succeeded(self) -> bool:
+        return self.result == "Succeeded"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    message: str
+    skipped: bool = False  # could not be checked from here; does not fail validation
+
+
+@dataclass
+class _Deadline:
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def remaining(self) -> float:
+        return self.seconds - (time.monotonic() - self.started)
+
+    @property
+    def waited(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _lenient_status(raw: dict[str, Any]) -> RolloutStatus:
+    """The status model; a field this client version cannot read is dropped, not fatal."""
+    try:
+        return RolloutStatus.model_validate(raw)
+    except ValidationError as exc:
+        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+        try:
+            return RolloutStatus.model_validate({k: v for k, v in raw.items() if k not in bad})
+        except ValidationError:
+            return RolloutStatus()
+
+
+def summarize_rollout(obj: dict[str, Any]) -> RolloutSummary:
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    analysis_spec = spec.get("analysis") or {}
+    status = _lenient_status(obj.get("status") or {})
+    annotation = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+    pending = None
+    if annotation:
+        _, _, action_id = str(annotation).rpartition("@")
+        if status.last_action is None or status.last_action.id != action_id:
+            pending = str(annotation)
+    raw_target = spec.get("targetStage", Stage.FULL.value)
+    return RolloutSummary(
+        name=str(meta.get("name", "")),
+        namespace=str(meta.get("namespace", "")),
+        flag=str((spec.get("flagRef") or {}).get("name", "")),
+        target_stage=Stage(raw_target) if raw_target in Stage.__members__ else Stage.FULL,
+        paused=bool(spec.get("paused", False)),
+        auto_advance=bool(spec.get("autoAdvance", True)),
+        error_threshold=float(analysis_spec.get("errorThreshold", 0.05)),
+        min_sample_size=int(analysis_spec.get("minSampleSize", 100)),
+        generation=meta.get("generation"),
+        created=_parse_time(meta.get("creationTimestamp")),
+        status=status,
+        pending_action=pending,
+    )
+
+
+class RolloutManager:
+    """Rollouts in one namespace, for programs and on-call people."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient | None = None,
+        namespace: str = "default",
+        kubeconfig: str | os.PathLike[str] | None = None,
+        context: str | None = None,
+        prometheus_address: str | None = None,
+    ) -> None:
+        self.api_client = api_client or load_api_client(kubeconfig, context)
+        self.namespace = namespace
+        self.custom = client.CustomObjectsApi(self.api_client)
+        self.core = client.CoreV1Api(self.api_client)
+        self.prometheus_address = prometheus_address or os.environ.get(PROMETHEUS_ADDRESS_ENV)
+
+    # -- reading --------------------------------------------------------------------
+
+    def _get(self, resource: Resource, name: str) -> dict[str, Any]:
+        result: dict[str, Any] = call(
+            self.custom.get_namespaced_custom_object,
+            resource.group, resource.version, self.namespace, resource.plural, name,
+            verb="get", resource=resource, namespace=self.namespace, name=name,
+        )  # fmt: skip
+        return result
+
+    def _list(self, resource: Resource) -> dict[str, Any]:
+        result: dict[str, Any] = call(
+            self.custom.list_namespaced_custom_object,
+            resource.group, resource.version, self.namespace, resource.plural,
+            verb="list", resource=resource, namespace=self.namespace,
+        )  # fmt: skip
+        return result
+
+    def get_rollout_status(self, name: str) -> RolloutSummary:
+        return summarize_rollout(self._get(ROLLOUTS, name))
+
+    def list_rollouts(self) -> list[RolloutSummary]:
+        items = self._list(ROLLOUTS).get("items", [])
+        return sorted((summarize_rollout(o) for o in items), key=lambda r: r.name)
+
+    def watch_rollouts(self, name: str | None = None) -> Iterator[RolloutSummary]:
+        """The current state, then every change, until the caller stops iterating."""
+        if name is not None:
+            first = self._get(ROLLOUTS, name)
+            yield summarize_rollout(first)
+            version = first["metadata"]["resourceVersion"]
+        else:
+            listed = self._list(ROLLOUTS)
+            for item in sorted(listed.get("items", []), key=lambda o: o["metadata"]["name"]):
+                yield summarize_rollout(item)
+            version = listed["metadata"]["resourceVersion"]
+        while True:
+            for event_type, obj in self._watch(name, version, timeout=300):
+                version = obj["metadata"]["resourceVersion"]
+                if event_type == "DELETED":
+                    if name is not None:
+                        raise NotFound(ROLLOUTS, name, self.namespace)
+                    continue
+                yield summarize_rollout(obj)
+
+    def _watch(
+        self, name: str | None, version: str, timeout: float
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Events after `version` for `timeout` seconds; a 410 Gone re-lists quietly."""
+        import urllib3
+
+        watcher = watch.Watch()  # type: ignore[no-untyped-call]
+        kwargs: dict[str, Any] = {
+            "resource_version": version,
+            "timeout_seconds": max(1, math.ceil(timeout)),
+            "allow_watch_bookmarks": False,
+            # A read timeout ends a quiet watch on time even when the server holds it longer.
+            "_request_timeout": (10, max(0.1, timeout)),
+        }
+        if name is not None:
+            kwargs["field_selector"] = f"metadata.name={name}"
+        try:
+            for event in watcher.stream(  # type: ignore[no-untyped-call]
+                self.custom.list_namespaced_custom_object,
+                ROLLOUTS.group, ROLLOUTS.version, self.namespace, ROLLOUTS.plural,
+                **kwargs,
+            ):  # fmt: skip
+                obj = event.get("object")
+                if isinstance(obj, dict) and "metadata" in obj:
+                    yield str(event["type"]), obj
+        except ApiException as exc:
+            if exc.status == 410:
+                return
+            if exc.status in (403, 404):
+                from flagops.flags.admin import translate_api_error
+
+                raise translate_api_error(
+                    exc, verb="watch", resource=ROLLOUTS, namespace=self.namespace
+                ) from None
+            raise
+        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
+            return
+        finally:
+            watcher.stop()  # type: ignore[no-untyped-call]
+
+    # -- creating -------------------------------------------------------------------
+
+    def start_rollout(
+        self,
+        flag_name: str,
+        name: str | None = None,
+        target_stage: Stage | str = Stage.FULL,
+        **spec_fields: Any,
+    ) -> RolloutSummary:
+        """Create a Rollout for a flag (its object name or key); fields as in RolloutSpec."""
+        flag = FlagAdmin(self.api_client, self.namespace).find(flag_name)
+        flag_object = str(flag["metadata"]["name"])
+        try:
+            spec = RolloutSpec(
+                flag_ref=FlagRef(name=flag_object),
+                target_stage=Stage(target_stage),
+                **spec_fields,
+            )
+        except (ValidationError, ValueError, TypeError) as exc:
+            raise InvalidChange(f"invalid Rollout spec: {exc}") from None
+        rollout_name = name or flag_object
+        body: dict[str, Any] = {
+            "apiVersion": ROLLOUTS.api_version,
+            "kind": ROLLOUTS.kind,
+            "metadata": {"name": rollout_name, "namespace": self.namespace},
+            # Only what the caller set: the CRD's defaults fill the rest, and stay
+            # the operator's to change in a later version.
+            "spec": spec.model_dump(mode="json", by_alias=True, exclude_unset=True)
+            | {"targetStage": Stage(target_stage).value},
+        }
+        try:
+            created: dict[str, Any] = call(
+                self.custom.create_namespaced_custom_object,
+                ROLLOUTS.group, ROLLOUTS.version, self.namespace, ROLLOUTS.plural, body,
+                verb="create", resource=ROLLOUTS, namespace=self.namespace,
+            )  # fmt: skip
+        except ApiException as exc:
+            if exc.status == 409:
+                raise FlagopsError(
+                    f'rollout "{rollout_name}" already exists in namespace "{self.namespace}"'
+                ) from None
+            if exc.status == 422:
+                raise InvalidChange(f"invalid Rollout: {exc.reason}") from None
+            raise
+        return summarize_rollout(created)
+
+    # -- actions --------------------------------------------------------------------
+
+    def act(
+        self,
+        name: str,
+        verb: ActionVerb | str,
+        reason: str | None = None,
+        force: bool = False,
+        timeout: float = 30,
+    ) -> ActionOutcome:
+        """Write the action annotation and wait for the operator's answer."""
+        verb = ActionVerb(verb)
+        action_id = new_action_id()
+        value = format_action(verb, action_id, reason=reason, force=force)
+        deadline = _Deadline(timeout)
+        body = {"metadata": {"annotations": {ACTION_ANNOTATION: value}}}
+        patched: dict[str, Any] = call(
+            self.custom.patch_namespaced_custom_object,
+            ROLLOUTS.group, ROLLOUTS.version, self.namespace, ROLLOUTS.plural, name, body,
+            verb="patch", resource=ROLLOUTS, namespace=self.namespace, name=name,
+        )  # fmt: skip
+        obj = patched
+        while True:
+            record = ((obj.get("status") or {}).get("lastAction")) or {}
+            if record.get("id") == action_id:
+                summary = summarize_rollout(obj)
+                return ActionOutcome(
+                    name=name,
+                    verb=verb.value,
+                    id=action_id,
+                    result=str(record.get("result", "")),
+                    message=record.get("message"),
+                    status=summary,
+                )
+            if deadline.remaining <= 0:
+                raise ActionTimeout(name, self.namespace, verb.value, action_id, deadline.waited)
+            obj = self._next_version(name, obj, deadline)
+
+    def _next_version(
+        self, name: str, current: dict[str, Any], deadline: _Deadline
+    ) -> dict[str, Any]:
+        """The next version of the Rollout after `current`, or `current` at the deadline."""
+        version = current["metadata"]["resourceVersion"]
+        for event_type, obj in self._watch(name, version, timeout=deadline.remaining):
+            if event_type == "DELETED":
+                raise NotFound(ROLLOUTS, name, self.namespace)
+            return obj
+        if deadline.remaining > 0:
+            # The watch ended early (410 Gone or a dropped connection): start over from now.
+            return self._get(ROLLOUTS, name)
+        return current
+
+    def advance_rollout(
+        self, name: str, reason: str | None = None, force: bool = False, timeout: float = 30
+    ) -> ActionOutcome:
+        return self.act(name, ActionVerb.ADVANCE, reason, force, timeout)
+
+    def pause_rollout(
+        self, name: str, reason: str | None = None, timeout: float = 30
+    ) -> ActionOutcome:
+        return self.act(name, ActionVerb.PAUSE, reason, timeout=timeout)
+
+    def resume_rollout(
+        self, name: str, reason: str | None = None, timeout: float = 30
+    ) -> ActionOutcome:
+        return self.act(name, ActionVerb.RESUME, reason, timeout=timeout)
+
+    def rollback(self, name: str, reason: str | None = None, timeout: float = 30) -> ActionOutcome:
+        return self.act(name, ActionVerb.ROLLBACK, reason, timeout=timeout)
+
+    def run_health_check(
+        self, name: str, reason: str | None = None, timeout: float = 30
+    ) -> ActionOutcome:
+        return self.act(name, ActionVerb.CHECK, reason, timeout=timeout)
+
+    def retry(self, name: str, reason: str | None = None, timeout: float = 30) -> ActionOutcome:
+        return self.act(name, ActionVerb.RETRY, reason, timeout=timeout)
+
+    # -- validation ---------------------------------------------------------------------
+
+    def validate_rollout(self, name: str) -> list[Check]:
+        """The checks the operator makes before the first stage, run from the client side."""
+        obj = self._get(ROLLOUTS, name)
+        checks: list[Check] = []
+        try:
+            spec = RolloutSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            return [Check("spec", False, f"invalid spec: {exc.error_count()} error(s): {exc}")]
+        checks.append(Check("spec", True, "spec is valid"))
+        flag_check, flag_spec, flag_key = self._check_flag(spec.flag_ref.name)
+        checks.append(flag_check)
+        checks.append(self._check_single_rollout(name, spec.flag_ref.name))
+        checks.extend(self._check_prometheus(spec, flag_spec, flag_key, obj))
+        checks.append(self._check_probe_secret(spec))
+        return checks
+
+    def _check_flag(self, flag: str) -> tuple[Check, FeatureFlagSpec | None, str]:
+        try:
+            obj = self._get(FEATUREFLAGS, flag)
+        except NotFound:
+            return (
+                Check(
+                    "flag exists", False, f'FeatureFlag "{flag}" not found in "{self.namespace}"'
+                ),
+                None,
+                flag,
+            )
+        try:
+            spec = FeatureFlagSpec.model_validate(obj.get("spec") or {})
+        except ValidationError as exc:
+            return (
+                Check("flag exists", False, f'FeatureFlag "{flag}" is invalid: {exc}'),
+                None,
+                flag,
+            )
+        key = effective_key(flag, spec)
+        return Check("flag exists", True, f'FeatureFlag "{flag}" (key {key})'), spec, key
+
+    def _check_single_rollout(self, name: str, flag: str) -> Check:
+        others = [
+            str(o["metadata"]["name"])
+            for o in self._list(ROLLOUTS).get("items", [])
+            if ((o.get("spec") or {}).get("flagRef") or {}).get("name") == flag
+            and o["metadata"]["name"] != name
+        ]
+        if others:
+            return Check(
+                "one rollout per flag",
+                False,
+                f'flag "{flag}" is also rolled out by {", ".join(sorted(others))}',
+            )
+        return Check("one rollout per flag", True, f'no other Rollout for flag "{flag}"')
+
+    def _check_prometheus(
+        self,
+        spec: RolloutSpec,
+        flag_spec: FeatureFlagSpec | None,
+        flag_key: str,
+        obj: dict[str, Any],
+    ) -> list[Check]:
+        address = spec.analysis.prometheus.address or self.prometheus_address
+        names = ("prometheus reachable", "error-rate query", "sample-count query")
+        if address is None:
+            why = (
+                "no analysis.prometheus.address in the spec and no address given here"
+                f" (--prometheus-address or ${PROMETHEUS_ADDRESS_ENV}); the operator's default"
+                " applies"
+            )
+            return [Check(n, True, why, skipped=True) for n in names]
+        shown = analysis.redact_address(address)
+        if flag_spec is None:
+            return [Check(n, True, "needs the flag", skipped=True) for n in names[1:]]
+        try:
+            config = analysis.config_for(
+                spec, flag=flag_key, integration=flag_spec.integration, namespace=self.namespace
+            )
+        except analysis.TemplateError as exc:
+            return [Check(n, False, str(exc)) for n in names[1:]]
+        prom = analysis.prometheus_client(address)
+        now = datetime.now(UTC)
+        try:
+            analysis.run_query(prom, "vector(1)", now, analysis.DEFAULT_TIMEOUT_SECONDS, address)
+        except analysis.QueryFailed as exc:
+            return [Check(names[0], False, str(exc))] + [
+                Check(n, False, "Prometheus is unreachable") for n in names[1:]
+            ]
+        checks = [Check(names[0], True, f"Prometheus {shown} answers")]
+        status = _lenient_status(obj.get("status") or {})
+        stage = status.stage or Stage.DISABLED
+        started = status.stage_started_at
+        in_stage = now - started if started else timedelta(0)
+        values = analysis.template_values(config, stage, in_stage)
+        for check_name, template in (
+            (names[1], config.error_rate_query),
+            (names[2], config.sample_count_query),
+        ):
+            result = analysis.validate_query(prom, template, values, now, address=address)
+            checks.append(Check(check_name, result.ok, result.message))
+        return checks
+
+    def _check_probe_secret(self, spec: RolloutSpec) -> Check:
+        name = "probe secret"
+        probe = spec.health_probe
+        if probe is None or probe.secret_ref is None:
+            return Check(name, True, "no healthProbe.secretRef", skipped=True)
+        secret = probe.secret_ref.name
+        try:
+            # Metadata only: the Secret's data never reaches this process.
+            response: Any = self.core.read_namespaced_secret(
+                secret,
+                self.namespace,
+                _headers={"Accept": _SECRET_METADATA_ACCEPT},
+                _preload_content=False,
+            )
+            response.release_conn()
+        except ApiException as exc:
+            if exc.status == 404:
+                return Check(name, False, f'Secret "{secret}" not found in "{self.namespace}"')
+            if exc.status == 403:
+                message = str(Forbidden("get", "secrets", self.namespace))
+                return Check(name, True, f"cannot check: {message}", skipped=True)
+            raise
+        return Check(name, True, f'Secret "{secret}" exists')
+
+
+def outcome_exit_code(outcome: ActionOutcome) -> int:
+    return 0 if outcome.succeeded else 1
