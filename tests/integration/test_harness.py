@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
@@ -527,6 +528,23 @@ def test_owner_reference_garbage_collection(kube_api: Any, namespace: str) -> No
     wait_for(child_gone, timeout=60, message="the garbage collector never deleted the child")
 
 
+def test_namespace_deletion_completes(control_plane: ControlPlane, kube_api: Any) -> None:
+    name = control_plane.create_namespace()
+    client.CoreV1Api(kube_api).create_namespaced_config_map(
+        name, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="content"))
+    )
+    control_plane.delete_namespace(name)
+
+    def gone() -> bool:
+        try:
+            client.CoreV1Api(kube_api).read_namespace(name)
+        except ApiException as exc:
+            return bool(exc.status == 404)
+        return False
+
+    wait_for(gone, timeout=60, message="the namespace controller never finished the deletion")
+
+
 # -- Prometheus ---------------------------------------------------------------
 
 
@@ -583,6 +601,24 @@ def test_no_thread_leaks_from_standin(kube_api: Any, namespace: str) -> None:
         timeout=10,
         message="stand-in threads outlived stop()",
     )
+
+
+def test_control_plane_retries_a_port_taken_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
+    import flagops.testing.controlplane as controlplane_module
+
+    # Another process grabs the port between "free" and bind: the race envtest has too.
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        ports = iter([taken])
+        monkeypatch.setattr(
+            controlplane_module, "free_port", lambda: next(ports, None) or free_port()
+        )
+        with ControlPlane(controller_manager=False) as plane:
+            assert f":{taken}" not in plane.etcd_url
+            assert plane.kubectl("get", "--raw=/readyz").stdout == "ok"
+            assert "address already in use" in plane.logs["etcd"].read_text()
 
 
 def test_control_plane_files_are_private(control_plane: ControlPlane) -> None:

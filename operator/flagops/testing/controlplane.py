@@ -105,6 +105,7 @@ class ControlPlane:
         self.extra_apiserver_args = list(extra_apiserver_args)
         self.dir: Path | None = None
         self.server = ""
+        self.etcd_url = ""
         self.startup_seconds: dict[str, float] = {}
         self._ca: CertificateAuthority | None = None
         self._processes: dict[str, ManagedProcess] = {}
