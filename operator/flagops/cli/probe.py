@@ -79,8 +79,9 @@ def probe_config(env: dict[str, str]) -> dict[str, Any]:
             raise ValueError(f"{CONFIG_ENV} must be a JSON object")
         config.update(loaded)
     credentials = find_credentials(env)
-    if credentials is not None:
-        config.setdefault("credentials_file", str(credentials))
+    # An explicit variable wins over FLAGOPS_PROBE_CONFIG; the default mount does not.
+    if credentials is not None and (env.get(CREDENTIALS_ENV) or "credentials_file" not in config):
+        config["credentials_file"] = str(credentials)
     for variable, option in OPTION_ENV.items():
         value = env.get(variable)
         if value:
