@@ -230,9 +230,11 @@ def _validated(r: _Round) -> bool:
 
 def _phase_events(r: _Round, old: Phase, new: Phase) -> None:
     """Events for phase changes no rule has announced already (pauses by the
-    spec, completion, degradation)."""
+    spec, completion, degradation and recovery from it)."""
     if old is new:
         return
+    if old is Phase.DEGRADED:
+        r.event(EventType.NORMAL, "Recovered", f"no longer degraded; phase {new.value}")
     if new is Phase.DEGRADED:
         r.event(EventType.WARNING, "Degraded", r.inputs.degraded_reason or "degraded")
     elif new is Phase.COMPLETED:

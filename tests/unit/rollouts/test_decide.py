@@ -137,6 +137,14 @@ CASES = [
         stage=Stage.BETA,
         phase=Phase.DEGRADED,
     ),
+    Case(
+        "degraded-recovers-where-it-stopped",
+        state(phase=Phase.DEGRADED),
+        DecisionInputs(verdict=INCONCLUSIVE, samples=3),
+        stage=Stage.BETA,
+        phase=Phase.PROGRESSING,
+        event_reasons=("Recovered",),
+    ),
     # --- DISABLED -> INTERNAL ------------------------------------------
     Case(
         "first-stage-needs-no-traffic",
