@@ -5,11 +5,16 @@
         key_file = server.create_service_account_file(tmp_path / "sa.json")
         ...  # api_endpoint=server.api_endpoint, token_uri=server.token_uri
 
-Standalone: `python -m tests.calendar_server.server --help`.
+Standalone: `python -m tests.calendar_server --help` (or `... .server`).
 """
 
-from tests.calendar_server.credentials import ServiceAccountKey, generate_service_account
-from tests.calendar_server.server import CalendarServer, Fault, RequestRecord
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.calendar_server.credentials import ServiceAccountKey, generate_service_account
+    from tests.calendar_server.server import CalendarServer, Fault, RequestRecord
 
 __all__ = [
     "CalendarServer",
@@ -18,3 +23,16 @@ __all__ = [
     "ServiceAccountKey",
     "generate_service_account",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy, so `python -m tests.calendar_server.server` does not import the module twice.
+    if name in ("ServiceAccountKey", "generate_service_account"):
+        from tests.calendar_server import credentials
+
+        return getattr(credentials, name)
+    if name in ("CalendarServer", "Fault", "RequestRecord"):
+        from tests.calendar_server import server
+
+        return getattr(server, name)
+    raise AttributeError(name)

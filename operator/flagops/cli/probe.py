@@ -92,10 +92,14 @@ def probe_config(env: dict[str, str]) -> dict[str, Any]:
 async def run_probe(integration: str, time_limit: float, env: dict[str, str]) -> dict[str, Any]:
     """Build, init and health-check the integration; every failure becomes a result."""
     from flagops.integrations import HealthCheckResult, IntegrationStatus, create_integration
+    from flagops.integrations.flagsource import FLAGS_PATH_ENV, NoFlags, default_flags_path
 
     started = time.monotonic()
     try:
         service = create_integration(integration)
+        if not env.get(FLAGS_PATH_ENV) and not default_flags_path().exists():
+            # Health checks ignore the flag; without a flags file, say "off" quietly.
+            service.flags = NoFlags()
         await asyncio.wait_for(service.init(probe_config(env)), time_limit)
     except Exception as exc:
         # Config errors are already redacted; anything else is reduced to its type.

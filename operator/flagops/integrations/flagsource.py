@@ -50,6 +50,19 @@ def on_for_anyone(flags: FlagSource, key: str) -> bool:
     return bool(evaluate({**state, "rolloutPercent": 100, "allowedCohorts": []}, key))
 
 
+class NoFlags:
+    """A source where every flag is off: for processes that only probe health."""
+
+    def is_enabled(
+        self,
+        key: str,
+        user_id: str | None = None,
+        cohort: str | None = None,
+        default: bool = False,
+    ) -> bool:
+        return False
+
+
 def default_flags_path() -> Path:
     return Path(os.environ.get(FLAGS_PATH_ENV) or DEFAULT_FLAGS_PATH)
 

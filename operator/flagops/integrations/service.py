@@ -123,6 +123,10 @@ class IntegrationService:
             self._flags = load_flags(self._config.get("flags_path"))
         return self._flags
 
+    @flags.setter
+    def flags(self, source: FlagSource) -> None:
+        self._flags = source
+
     def is_flag_enabled(self) -> bool:
         """The service-level gate. A broken flags source reads as off: fail closed."""
         try:
