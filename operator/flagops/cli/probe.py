@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ OPTION_ENV: dict[str, str] = {
     "FLAGOPS_PROBE_MOCK_MODE": "mock_mode",
 }
 _TRUE = {"1", "true", "yes", "on"}
+_WORKER_PREFIX = "flagops-probe-worker"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -138,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     # Not asyncio.run: it waits for worker threads, and a request stuck past the
     # deadline would hold the probe (and the Job) until the socket gives up.
     loop = asyncio.new_event_loop()
+    executor = ThreadPoolExecutor(thread_name_prefix=_WORKER_PREFIX)
+    loop.set_default_executor(executor)
     try:
         result = loop.run_until_complete(run_probe(args.integration, timeout, env))
     except Exception as exc:
@@ -156,16 +160,24 @@ def run(args: argparse.Namespace) -> int:
     )
     code = 0 if result["healthy"] else 1
     loop.close()
-    if any(
-        t.is_alive() and not t.daemon
-        for t in threading.enumerate()
-        if t is not threading.main_thread()
-    ):
+    executor.shutdown(wait=False, cancel_futures=True)
+    if _abandoned_workers():
         # The result is out; a worker still blocked in I/O must not delay the exit.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
     return code
+
+
+def _abandoned_workers(grace: float = 0.5) -> bool:
+    """True if one of the probe's worker threads is still busy after `grace` seconds."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread.name.startswith(_WORKER_PREFIX):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
