@@ -269,7 +269,8 @@ class IntegrationService:
         started = time.monotonic()
         if not self.is_flag_enabled():
             if self._status in _ACTIVE:
-                self._set_status(IntegrationStatus.DISABLED)
+                # Turned off since connect: release the client now, not at the next registry sync.
+                await self.disconnect()
             self._audit(operation, "disabled", started)
             raise IntegrationDisabledError(
                 f"{self.name}: flag {self.flag_name} is off", integration=self.name

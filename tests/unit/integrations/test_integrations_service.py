@@ -126,6 +126,7 @@ def test_execute_refused_when_not_connected_or_flag_off(fake_flags, metrics):
     with pytest.raises(IntegrationDisabledError):
         asyncio.run(service.execute(ok))
     assert service.status is IntegrationStatus.DISABLED
+    assert service.disconnects == 1
 
 
 def test_rate_limit_honours_backoff_then_recovers(fake_flags, metrics, fake_clock, audit_records):
