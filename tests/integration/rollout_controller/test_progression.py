@@ -1,0 +1,38 @@
+"""Rollouts move through stages on a real Prometheus's verdicts (real apiserver, real operator)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from flagops.api.stages import ORDER, Stage
+
+pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
+
+
+def test_clean_traffic_advances_to_full(rollout_env: Any) -> None:
+    env = rollout_env
+    env.create_flag(enabled=False, allowedCohorts=["beta"])
+    env.create_rollout()
+    status = env.wait_status(lambda s: s.get("phase") == "Completed", timeout=120)
+    assert status["stage"] == "FULL"
+    assert status["currentPercent"] == 100
+    published = env.published()
+    assert published is not None
+    assert (published["enabled"], published["rolloutPercent"], published["stage"]) == (
+        True,
+        100,
+        "FULL",
+    )
+
+    # Every stage was visited in order, one step at a time.
+    steps = [e.message.split(":")[0] for e in env.events() if e.reason == "StageAdvanced"]
+    expected = [f"{a.value} -> {b.value}" for a, b in itertools.pairwise(ORDER)]
+    assert steps == expected
+    flag = env.custom.get_namespaced_custom_object(
+        "flagops.dev", "v1alpha1", env.namespace, "featureflags", "calendar-sync"
+    )
+    assert flag["status"]["effective"]["source"] == "rollout/calendar-sync"
+    assert flag["status"]["effective"]["stage"] == Stage.FULL.value
