@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from typing import Any
 
 import kopf
@@ -51,6 +52,13 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
     return registry, publisher
 
 
+def peering_priority() -> int:
+    configured = os.environ.get("FLAGOPS_PEERING_PRIORITY")
+    if configured:
+        return int(configured)
+    return secrets.randbelow(1_000_000) + 1
+
+
 async def run_operator(settings: Settings) -> None:
     configure_logging(settings)
     prometheus_client.start_http_server(settings.metrics_port, addr=settings.bind_address)
@@ -62,5 +70,8 @@ async def run_operator(settings: Settings) -> None:
         namespaces=list(settings.namespaces),
         standalone=settings.standalone,
         peering_name=None if settings.standalone else settings.peering,
+        # kopf pauses only lower-priority peers: replicas with equal priorities would all
+        # act. A random priority per start makes exactly one replica active.
+        priority=peering_priority(),
         liveness_endpoint=f"http://{settings.bind_address}:{settings.health_port}/healthz",
     )
