@@ -177,7 +177,9 @@ class _Round:
     state: RolloutState
     events: list[Event] = field(default_factory=list)
     transitions: list[Transition] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    # The hold before this round's own reactions: resume and retry may only
+    # lift what the person asking could have seen.
+    hold_seen: Hold | None = None
 
     def event(self, type_: EventType, reason: str, message: str) -> None:
         self.events.append(Event(type_, reason, message))
@@ -205,6 +207,7 @@ def decide(
     """The next state of a Rollout, and what to tell the world about it."""
     r = _Round(spec=spec, inputs=inputs, now=now, state=state)
     _observe_generation(r)
+    r.hold_seen = r.state.hold
     _record_verdict(r)
     _adopt(r)
     _step_back_to_target(r)
@@ -295,9 +298,11 @@ def _record_verdict(r: _Round) -> None:
 
 
 def _adopt(r: _Round) -> None:
-    if r.state.stage is not None or r.inputs.degraded_reason or not _validated(r):
+    flag = r.inputs.flag
+    # Without the flag's own spec the adoption stage is unknown; guessing
+    # DISABLED would switch a live feature off.
+    if r.state.stage is not None or r.inputs.degraded_reason or not _validated(r) or not flag:
         return
-    flag = r.inputs.flag or FlagSnapshot(enabled=False, rollout_percent=0)
     stage = adoption_stage(flag.enabled, flag.rollout_percent)
     r.move_to(stage, ADOPTED)
     r.event(
@@ -466,8 +471,19 @@ def _action_pause(r: _Round, action: Action) -> str | None:
     return None
 
 
+def _fresh_hold(r: _Round) -> str | None:
+    """Why a hold set by this very round cannot be lifted by an older request."""
+    hold = r.state.hold
+    if hold is None or hold is r.hold_seen:
+        return None
+    return f"{hold.value} happened just now, after this action was requested; repeat it to override"
+
+
 def _action_resume(r: _Round, action: Action) -> str | None:
     hold = r.state.hold
+    fresh = _fresh_hold(r)
+    if fresh:
+        return fresh
     if hold is not None and hold.is_rollback:
         return "rolled back; use retry"
     if hold is None:
@@ -503,6 +519,9 @@ def _action_check(r: _Round, action: Action) -> str | None:
 def _action_retry(r: _Round, action: Action) -> str | None:
     if not r.state.rolled_back:
         return "not rolled back"
+    fresh = _fresh_hold(r)
+    if fresh:
+        return fresh
     r.state = replace(r.state, hold=None, consecutive_failures=0, consecutive_errors=0)
     r.event(EventType.NORMAL, "Retrying", "retry: climbing again from DISABLED")
     return None
@@ -600,6 +619,8 @@ def _message(r: _Round) -> str:
     if phase is Phase.DEGRADED:
         return f"degraded: {inputs.degraded_reason}"
     if phase is Phase.PENDING:
+        if _validated(r) and inputs.flag is None:
+            return "validated; waiting for the flag's current state to adopt it"
         return "waiting for validation"
     if phase is Phase.ROLLED_BACK:
         return (

@@ -40,6 +40,7 @@ from flagops.rollouts.state import (
 )
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
+OFF = FlagSnapshot(enabled=False, rollout_percent=0)
 
 
 def stored(status: RolloutStatus) -> RolloutStatus:
@@ -117,7 +118,7 @@ def test_first_round_writes_adoption_and_conditions() -> None:
 
 def test_analysis_recorded_in_status_and_history() -> None:
     spec = DecisionSpec(generation=1)
-    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True), NOW)
+    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True, flag=OFF), NOW)
     inputs = DecisionInputs(
         verdict=Verdict.FAIL, error_rate=0.2, samples=300, analysis_message="error rate 20%"
     )
@@ -138,7 +139,7 @@ def test_analysis_recorded_in_status_and_history() -> None:
 
 def test_history_is_capped() -> None:
     spec = DecisionSpec(generation=1)
-    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True), NOW)
+    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True, flag=OFF), NOW)
     for minute in range(HEALTH_HISTORY_LIMIT + 5):
         status, _ = step(
             status,
@@ -179,7 +180,7 @@ def test_every_hold_round_trips(hold: Hold, reason: str, rolled_back: bool) -> N
 
 def test_spec_pause_is_shown_but_not_remembered() -> None:
     spec = DecisionSpec(generation=1, paused=True)
-    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True), NOW)
+    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True, flag=OFF), NOW)
     assert status.phase is Phase.PAUSED
     assert status.pause_reason == "SpecPaused"
     assert state_from_status(status).hold is None
@@ -190,7 +191,7 @@ def test_spec_pause_is_shown_but_not_remembered() -> None:
 
 def test_rollback_generation_kept_until_retry() -> None:
     spec = DecisionSpec(generation=2)
-    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True), NOW)
+    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True, flag=OFF), NOW)
     rollback = DecisionInputs(action=Action(ActionVerb.ROLLBACK, "r1", reason="incident"))
     status, _ = step(status, spec, rollback, NOW)
     assert status.rolled_back_generation == 2
@@ -207,7 +208,7 @@ def test_rollback_generation_kept_until_retry() -> None:
 
 def test_rejected_action_recorded_with_message() -> None:
     spec = DecisionSpec(generation=1)
-    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True), NOW)
+    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True, flag=OFF), NOW)
     status, _ = step(status, spec, DecisionInputs(action=Action(ActionVerb.RESUME, "x")), NOW)
     assert status.last_action is not None
     assert status.last_action.result is ActionResult.REJECTED
