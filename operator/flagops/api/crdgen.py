@@ -187,7 +187,7 @@ def featureflag_crd() -> Schema:
         FEATUREFLAGS,
         _root_schema("FeatureFlag", FeatureFlagSpec, FeatureFlagStatus),
         [
-            _column("KEY", "string", ".spec.key", "Key apps ask for (default: the name)."),
+            _column("KEY", "string", ".status.effective.key", "Key apps ask for."),
             _column("ENABLED", "boolean", ".status.effective.enabled", "Published on/off."),
             _column("PERCENT", "integer", ".status.effective.rolloutPercent", "Published percent."),
             _column("STAGE", "string", ".status.effective.stage", "Stage of its Rollout."),

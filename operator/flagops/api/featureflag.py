@@ -138,6 +138,9 @@ def source_rollout(source: str) -> str | None:
 class EffectiveFlag(ApiModel):
     """The resolved state that is published to apps (one entry of flags.json, plus source)."""
 
+    key: str | None = Field(
+        default=None, description="The key apps ask for (spec.key, else the object's name)."
+    )
     enabled: bool = Field(description="Whether the flag is on.")
     rollout_percent: int = Field(ge=0, le=100, description="Published percent.")
     allowed_cohorts: list[str] = Field(default=[], description="Published cohorts.")

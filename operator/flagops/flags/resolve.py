@@ -89,7 +89,7 @@ class FlagOutcome:
         """`status.effective`: the resolved state plus where it came from."""
         if self.state is None:
             return None
-        return {**self.state.to_json_obj(), "source": self.source}
+        return {**self.state.to_json_obj(), "key": self.key, "source": self.source}
 
 
 @dataclass(frozen=True)

@@ -279,6 +279,7 @@ def test_featureflag_status_round_trips(
     status = FeatureFlagStatus(
         observed_generation=1,
         effective=EffectiveFlag(
+            key="k_1",
             enabled=True,
             rollout_percent=25,
             allowed_cohorts=["beta"],

@@ -64,7 +64,7 @@ def test_featureflag_crd_names_and_columns() -> None:
     assert version["subresources"] == {"status": {}}
     columns = [(c["name"], c["jsonPath"]) for c in version["additionalPrinterColumns"]]
     assert columns[:5] == [
-        ("KEY", ".spec.key"),
+        ("KEY", ".status.effective.key"),
         ("ENABLED", ".status.effective.enabled"),
         ("PERCENT", ".status.effective.rolloutPercent"),
         ("STAGE", ".status.effective.stage"),
