@@ -24,9 +24,12 @@ from flagops.api.rollout import RolloutSpec, Verdict
 from flagops.api.stages import Stage
 from flagops.rollouts.decide import ProbeOutcome
 
+# DESIGN's error-rate query, with `or vector(0)` on the numerator: a healthy app that has
+# never failed exports no outcome="error" series, and without it the ratio would have no
+# data forever (Inconclusive: the Rollout would never advance).
 DEFAULT_ERROR_RATE_QUERY = (
-    'sum(increase(flagops_integration_operations_total{integration="{{integration}}",'
-    'outcome="error"}[{{window}}]))'
+    '(sum(increase(flagops_integration_operations_total{integration="{{integration}}",'
+    'outcome="error"}[{{window}}])) or vector(0))'
     ' / sum(increase(flagops_integration_operations_total{integration="{{integration}}"}'
     "[{{window}}]))"
 )

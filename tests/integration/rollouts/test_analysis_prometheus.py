@@ -169,6 +169,21 @@ def test_clean_traffic_passes(traffic: Traffic, shared_prometheus: PrometheusSer
     assert "<= threshold 5.00%" in result.message
 
 
+def test_app_that_never_failed_passes(
+    operations_exporter: Exporter, shared_prometheus: PrometheusServer
+) -> None:
+    """No outcome="error" series exists at all: the default query still gives a rate of 0."""
+    integration = "it_never_failed"
+    labels = {"integration": integration, "flag": "f", "outcome": str(Outcome.SUCCESS)}
+    counter = operations_exporter.metrics.operations.labels(**labels)
+    series = f'flagops_integration_operations_total{{integration="{integration}"}}'
+    wait_for(lambda: shared_prometheus.query(series), timeout=30, interval=0.2)
+    counter.inc(500)
+    result = settled(shared_prometheus, config(integration=integration))
+    assert result.verdict is Verdict.PASS, result.message
+    assert result.error_rate == 0.0
+
+
 def test_error_spike_fails(traffic: Traffic, shared_prometheus: PrometheusServer) -> None:
     traffic.add(success=800, error=200)
     result = settled(shared_prometheus, config(traffic))

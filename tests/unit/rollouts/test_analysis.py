@@ -107,8 +107,8 @@ def test_default_queries_render_as_design_says() -> None:
         'sum(increase(flagops_integration_operations_total{integration="calendar_sync"}[5m]))'
     )
     assert render(DEFAULT_ERROR_RATE_QUERY, values) == (
-        'sum(increase(flagops_integration_operations_total{integration="calendar_sync",'
-        'outcome="error"}[5m])) / sum(increase(flagops_integration_operations_total'
+        '(sum(increase(flagops_integration_operations_total{integration="calendar_sync",'
+        'outcome="error"}[5m])) or vector(0)) / sum(increase(flagops_integration_operations_total'
         '{integration="calendar_sync"}[5m]))'
     )
 
