@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -634,11 +633,3 @@ def set_cohorts(
     context: str | None = None,
 ) -> FlagChange:
     return _admin(namespace, kubeconfig, context).set_cohorts(key, cohorts)
-
-
-_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-
-
-def is_object_name(value: str) -> bool:
-    """Whether `value` can be a Kubernetes object name (DNS subdomain)."""
-    return len(value) <= 253 and bool(_NAME_RE.fullmatch(value))

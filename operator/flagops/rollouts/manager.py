@@ -42,6 +42,7 @@ from flagops.flags.admin import (
     NotFound,
     call,
     load_api_client,
+    translate_api_error,
 )
 from flagops.rollouts import analysis
 
@@ -54,6 +55,7 @@ __all__ = [
 ]
 
 PROMETHEUS_ADDRESS_ENV = "FLAGOPS_PROMETHEUS_ADDRESS"
+_POLL_INTERVAL = 0.25
 _SECRET_METADATA_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"  # noqa: S105 - a media type
 
 
@@ -220,6 +222,7 @@ class RolloutManager:
         self.custom = client.CustomObjectsApi(self.api_client)
         self.core = client.CoreV1Api(self.api_client)
         self.prometheus_address = prometheus_address or os.environ.get(PROMETHEUS_ADDRESS_ENV)
+        self._can_watch = True
 
     # -- reading --------------------------------------------------------------------
 
@@ -295,8 +298,6 @@ class RolloutManager:
             if exc.status == 410:
                 return
             if exc.status in (403, 404):
-                from flagops.flags.admin import translate_api_error
-
                 raise translate_api_error(
                     exc, verb="watch", resource=ROLLOUTS, namespace=self.namespace
                 ) from None
@@ -394,11 +395,19 @@ class RolloutManager:
         self, name: str, current: dict[str, Any], deadline: _Deadline
     ) -> dict[str, Any]:
         """The next version of the Rollout after `current`, or `current` at the deadline."""
+        if not self._can_watch:
+            time.sleep(min(_POLL_INTERVAL, max(0.0, deadline.remaining)))
+            return self._get(ROLLOUTS, name)
         version = current["metadata"]["resourceVersion"]
-        for event_type, obj in self._watch(name, version, timeout=deadline.remaining):
-            if event_type == "DELETED":
-                raise NotFound(ROLLOUTS, name, self.namespace)
-            return obj
+        try:
+            for event_type, obj in self._watch(name, version, timeout=deadline.remaining):
+                if event_type == "DELETED":
+                    raise NotFound(ROLLOUTS, name, self.namespace)
+                return obj
+        except Forbidden:
+            # Allowed to get and patch but not to watch: poll from now on.
+            self._can_watch = False
+            return self._get(ROLLOUTS, name)
         if deadline.remaining > 0:
             # The watch ended early (410 Gone or a dropped connection): start over from now.
             return self._get(ROLLOUTS, name)
@@ -555,7 +564,3 @@ class RolloutManager:
                 return Check(name, True, f"cannot check: {message}", skipped=True)
             raise
         return Check(name, True, f'Secret "{secret}" exists')
-
-
-def outcome_exit_code(outcome: ActionOutcome) -> int:
-    return 0 if outcome.succeeded else 1

@@ -314,3 +314,39 @@ def test_flags_lists_effective_state_published_by_the_operator(
 
     rows = wait_for(listed, timeout=30, message="flags never showed the published state")
     assert rows.splitlines()[1].split() == ["calendar_sync", "true", "25", "beta", "-", "spec"]
+
+
+def test_a_user_who_may_not_watch_still_gets_the_answer_by_polling(
+    flagops_crds: ControlPlane,
+    namespace: str,
+    custom: client.CustomObjectsApi,
+    kube_api: Any,
+    responder_factory: Any,
+) -> None:
+    create_flag(custom, namespace, "f")
+    create_rollout(custom, namespace, "r", "f")
+    rbac = client.RbacAuthorizationV1Api(kube_api)
+    rbac.create_namespaced_role(
+        namespace,
+        {
+            "metadata": {"name": "oncall"},
+            "rules": [
+                {"apiGroups": ["flagops.dev"], "resources": ["rollouts"], "verbs": ["get", "patch"]}
+            ],
+        },
+    )
+    rbac.create_namespaced_role_binding(
+        namespace,
+        {
+            "metadata": {"name": "oncall"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall"},
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oncall"}
+            ],
+        },
+    )
+    oncall = str(flagops_crds.make_user_kubeconfig("oncall", []))
+    responder_factory()
+    result = run_plugin("--kubeconfig", oncall, "-n", namespace, "pause", "r", "--timeout", "20")
+    assert result.code == 0, result.err
+    assert 'pause on rollout "r": Succeeded' in result.out
