@@ -21,7 +21,7 @@ from flagops.testing.controlplane import ControlPlane
 from flagops.testing.process import ManagedProcess, free_port
 from flagops.testing.wait import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 RUNTIME_KINDS = {"Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget"}
 MUST = [
@@ -155,7 +155,12 @@ def assert_least_privilege(install: Install, namespace: str) -> None:
 
 
 def run_operator(
-    plane: ControlPlane, install: Install, tmp_path: Path, configmap: str, *extra: str
+    plane: ControlPlane,
+    install: Install,
+    tmp_path: Path,
+    configmap: str,
+    prometheus: str,
+    *extra: str,
 ) -> ManagedProcess:
     kubeconfig = plane.make_service_account_kubeconfig(install.namespace, install.service_account)
     health_port = free_port()
@@ -170,6 +175,8 @@ def run_operator(
             f"--metrics-port={free_port()}",
             f"--health-port={health_port}",
             "--log-format=text",
+            # Validation has Prometheus check the queries; the first stage needs no traffic.
+            f"--prometheus-address={prometheus}",
             *extra,
         ],
         tmp_path / "operator.log",
@@ -236,9 +243,78 @@ def publish_flag(
     assert flag["rolloutPercent"] == 10
 
 
-def test_cluster_mode_rbac_is_enough_and_no_more(
-    delivery_crds: ControlPlane, install_factory: Any, apps_namespace: str, tmp_path: Path
+def change_stage(
+    plane: ControlPlane, namespace: str, configmap: str, process: ManagedProcess
 ) -> None:
+    """A Rollout takes a flag that is off from DISABLED to INTERNAL (no traffic needed)."""
+    flag = {
+        "apiVersion": "flagops.dev/v1alpha1",
+        "kind": "FeatureFlag",
+        "metadata": {"name": "push-notifications"},
+        "spec": {
+            "key": "push_notifications",
+            "enabled": False,
+            "allowedCohorts": ["beta"],
+            "integration": "push_notifications",
+        },
+    }
+    rollout = {
+        "apiVersion": "flagops.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "push-notifications"},
+        "spec": {"flagRef": {"name": "push-notifications"}, "targetStage": "INTERNAL"},
+    }
+    plane.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [flag, rollout]}),
+    )
+
+    last: dict[str, Any] = {}
+
+    def completed() -> dict[str, Any] | None:
+        assert process.running(), process.describe_failure()
+        result = plane.kubectl(
+            "get", "rollouts.flagops.dev", "push-notifications", "-n", namespace, "-o", "json"
+        )
+        status: dict[str, Any] = json.loads(result.stdout).get("status", {})
+        last.update(status)
+        return status if status.get("phase") == "Completed" else None
+
+    try:
+        status = wait_for(completed, timeout=60, message="Rollout Completed at INTERNAL")
+        data = plane.kubectl("get", "configmap", configmap, "-n", namespace, "-o", "json").stdout
+    except (TimeoutError, AssertionError) as error:
+        raise AssertionError(f"{error}\nstatus: {last}\n{process.describe_failure()}") from error
+    assert status["stage"] == "INTERNAL"
+    published = json.loads(json.loads(data)["data"]["flags.json"])["flags"]["push_notifications"]
+    assert published["enabled"] is True
+    assert published["stage"] == "INTERNAL"
+    assert "internal" in published["allowedCohorts"]
+    events = plane.kubectl(
+        "get",
+        "events",
+        "-n",
+        namespace,
+        "--field-selector",
+        "involvedObject.name=push-notifications,involvedObject.kind=Rollout",
+        "-o",
+        "json",
+    ).stdout
+    assert json.loads(events)["items"], "the operator posted Events on the Rollout"
+
+
+def test_cluster_mode_rbac_is_enough_and_no_more(
+    delivery_crds: ControlPlane,
+    install_factory: Any,
+    apps_namespace: str,
+    tmp_path: Path,
+    prometheus_server: Any,
+) -> None:
+    prometheus = prometheus_server([]).url
     peering = f"lp-{apps_namespace}"
     install = install_factory({"peering": peering})
     assert_least_privilege(install, apps_namespace)
@@ -246,9 +322,12 @@ def test_cluster_mode_rbac_is_enough_and_no_more(
     assert install.can_i("patch", f"clusterkopfpeerings.kopf.dev/{peering}", apps_namespace)
 
     configmap = f"flags-{apps_namespace}"
-    process = run_operator(delivery_crds, install, tmp_path, configmap, f"--peering={peering}")
+    process = run_operator(
+        delivery_crds, install, tmp_path, configmap, prometheus, f"--peering={peering}"
+    )
     try:
         publish_flag(delivery_crds, apps_namespace, configmap, process)
+        change_stage(delivery_crds, apps_namespace, configmap, process)
     finally:
         process.stop()
     log = (tmp_path / "operator.log").read_text()
@@ -256,8 +335,13 @@ def test_cluster_mode_rbac_is_enough_and_no_more(
 
 
 def test_namespaced_mode_rbac_is_enough_and_no_more(
-    delivery_crds: ControlPlane, install_factory: Any, apps_namespace: str, tmp_path: Path
+    delivery_crds: ControlPlane,
+    install_factory: Any,
+    apps_namespace: str,
+    tmp_path: Path,
+    prometheus_server: Any,
 ) -> None:
+    prometheus = prometheus_server([]).url
     install = install_factory({"watchNamespaces": [apps_namespace]})
     assert install.cluster_objects == []
     assert_least_privilege(install, apps_namespace)
@@ -270,12 +354,13 @@ def test_namespaced_mode_rbac_is_enough_and_no_more(
 
     configmap = f"flags-{apps_namespace}"
     process = run_operator(
-        delivery_crds, install, tmp_path, configmap, f"--namespace={apps_namespace}"
+        delivery_crds, install, tmp_path, configmap, prometheus, f"--namespace={apps_namespace}"
     )
     try:
         # Without namespace and CRD list rights kopf retries those lists with backoff (about
         # 55s) before falling back to the given namespaces, unless the operator turns kopf's
         # scanning off in namespaced mode.
         publish_flag(delivery_crds, apps_namespace, configmap, process, timeout=120)
+        change_stage(delivery_crds, apps_namespace, configmap, process)
     finally:
         process.stop()
