@@ -367,6 +367,7 @@ class RolloutReconciler:
                 probe=probe,
                 image=probe.image or self._settings.probe_image,
                 default_integration=flag.integration if flag else None,
+                settings=probe_job.ProbeJobSettings(extra_env=dict(self._settings.probe_env)),
             )
             await self._kube.create_job(namespace, body)
             status = status.model_copy(

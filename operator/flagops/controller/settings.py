@@ -15,6 +15,7 @@ _ENV = {
     "namespaces": "FLAGOPS_NAMESPACES",
     "configmap_name": "FLAGOPS_CONFIGMAP_NAME",
     "probe_image": "FLAGOPS_PROBE_IMAGE",
+    "probe_env": "FLAGOPS_PROBE_ENV",
     "metrics_port": "FLAGOPS_METRICS_PORT",
     "health_port": "FLAGOPS_HEALTH_PORT",
     "log_format": "FLAGOPS_LOG_FORMAT",
@@ -28,6 +29,9 @@ class Settings:
     namespaces: tuple[str, ...] = ()
     configmap_name: str = "feature-flags"
     probe_image: str = "ghcr.io/flagops/flagops:0.1.0"
+    # Non-secret variables for every probe Job (e.g. FLAGOPS_CALENDAR_API_ENDPOINT or
+    # FLAGOPS_PROBE_MOCK_MODE, docs/integrations.md); credentials stay in the Secret.
+    probe_env: tuple[tuple[str, str], ...] = ()
     metrics_port: int = 8080
     health_port: int = 8081
     log_format: LogFormat = "json"
@@ -67,6 +71,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--probe-image", default=env(_ENV["probe_image"], defaults.probe_image))
     parser.add_argument(
+        "--probe-env",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="environment variable for every probe Job (repeatable; env: comma-separated)",
+    )
+    parser.add_argument(
         "--metrics-port", type=int, default=int(env(_ENV["metrics_port"], defaults.metrics_port))
     )
     parser.add_argument(
@@ -92,9 +103,22 @@ def from_args(args: argparse.Namespace) -> Settings:
         namespaces=tuple(n for n in namespaces if n),
         configmap_name=args.configmap_name,
         probe_image=args.probe_image,
+        probe_env=_probe_env(args.probe_env or os.environ.get(_ENV["probe_env"], "").split(",")),
         metrics_port=args.metrics_port,
         health_port=args.health_port,
         log_format=args.log_format,
         peering=args.peering,
         standalone=args.standalone,
     )
+
+
+def _probe_env(items: list[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise ValueError(f"--probe-env wants NAME=VALUE, got {item!r}")
+        pairs.append((name.strip(), value))
+    return tuple(pairs)
