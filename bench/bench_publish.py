@@ -9,9 +9,10 @@ thread of this process) timestamps every published version of `flags.json`.
 Scenarios, in order:
   A. one `kubectl apply -f` of a List of N FeatureFlags -> ConfigMap writes and
      time until all N are published; then an idle spell (writes, CPU, RSS); then
-     single-flag edits with N flags present: lone edits (a gap after each, so the
-     publisher is idle when the next arrives) and a burst (next edit as soon as the
-     previous one is seen).
+     single-flag edits with N flags present, in three paces: lone edits (a gap of
+     --gap after each is seen, so the publisher is idle when the next arrives),
+     paced edits (--paced-gap, 0.5 s: shorter than the publisher's quiet time with
+     N flags), and back to back (next edit as soon as the previous one is seen).
   B. N FeatureFlags created by concurrent API calls from several threads, fresh
      namespace and operator -> writes and time until all are published.
 """
@@ -37,6 +38,7 @@ from bench.common import (
     Row,
     control_plane_with_crds,
     counter_value,
+    histogram_sum_count,
     latency_summary,
     machine_summary,
     print_table,
@@ -49,6 +51,7 @@ from flagops.testing.wait import wait_for
 
 PLURAL = "featureflags"
 WRITES_METRIC = "flagops_configmap_writes_total"
+FLUSH_METRIC = "flagops_reconcile_seconds"
 
 # Targets of issue 2.
 EDIT_P50_MS = 50.0
@@ -62,6 +65,7 @@ class Config:
     flags: int
     edits: int
     burst_edits: int
+    paced_gap_seconds: float
     idle_seconds: float
     gap_seconds: float
     threads: int
@@ -81,8 +85,11 @@ class BulkResult:
 @dataclass(frozen=True)
 class EditResult:
     latencies: list[float]
+    patch_seconds: list[float]
     writes_metric: float
     writes_watch: int
+    flushes: float
+    flush_seconds: float
 
 
 @dataclass(frozen=True)
@@ -134,6 +141,10 @@ class Bench:
 
     def writes(self, operator: OperatorProcess, namespace: str) -> float:
         return counter_value(operator.metrics(), WRITES_METRIC, {"namespace": namespace})
+
+    def flush_time(self, operator: OperatorProcess) -> tuple[float, float]:
+        """Total seconds and number of the publisher's flushes so far (its own histogram)."""
+        return histogram_sum_count(operator.metrics(), FLUSH_METRIC, {"kind": "featureflags"})
 
     def all_reported(self, namespace: str) -> bool:
         """Every flag carries a Published=True condition: the operator has finished the bulk."""
@@ -229,7 +240,9 @@ class Bench:
         namespace = watch.namespace
         first_mark = watch.mark()
         writes_before = self.writes(operator, namespace)
+        flush_sum, flush_count = self.flush_time(operator)
         latencies: list[float] = []
+        patch_seconds: list[float] = []
         for k in range(count):
             # A stride coprime with the flag count visits flags all over the document.
             name = self.names[((offset + k) * 7919) % len(self.names)]
@@ -243,6 +256,7 @@ class Bench:
             self.custom.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name, {"spec": {"rolloutPercent": value}}
             )
+            patch_seconds.append(time.perf_counter() - started)
             seen = watch.wait_until(shows_value, since=mark, timeout=self.config.timeout)
             latencies.append(seen.at - started)
             percents[name] = value
@@ -250,10 +264,14 @@ class Bench:
             if gap > 0:
                 # Deliberate spacing so the next edit meets an idle publisher (lone-change path).
                 time.sleep(gap)
+        flush_sum_after, flush_count_after = self.flush_time(operator)
         return EditResult(
             latencies=latencies,
+            patch_seconds=patch_seconds,
             writes_metric=self.writes(operator, namespace) - writes_before,
             writes_watch=watch.writes_since(first_mark),
+            flushes=flush_count_after - flush_count,
+            flush_seconds=flush_sum_after - flush_sum,
         )
 
 
@@ -263,6 +281,7 @@ def _mib(kib: int) -> str:
 
 def _latency_rows(label: str, result: EditResult, targets: bool) -> list[Row]:
     s = latency_summary(result.latencies)
+    patch = latency_summary(result.patch_seconds)
     n = int(s["n"])
     rows = [
         Row(
@@ -280,9 +299,19 @@ def _latency_rows(label: str, result: EditResult, targets: bool) -> list[Row]:
         ),
         Row(f"{label}: max / mean", "", f"{s['max']:.1f} / {s['mean']:.1f} ms"),
         Row(
+            f"{label}: of which the patch call (p50 / p99)",
+            "",
+            f"{patch['p50']:.1f} / {patch['p99']:.1f} ms",
+        ),
+        Row(
             f"{label}: ConfigMap writes (metric / watch)",
             "",
             f"{result.writes_metric:.0f} / {result.writes_watch} for {n} edits",
+        ),
+        Row(
+            f"{label}: operator flushes, mean flush time",
+            "",
+            f"{result.flushes:.0f}, {1000 * result.flush_seconds / max(result.flushes, 1):.0f} ms",
         ),
     ]
     return rows
@@ -374,9 +403,22 @@ def run(config: Config) -> int:
                 rows += _latency_rows(
                     f"edit -> ConfigMap, {config.flags} flags, lone", lone, targets=True
                 )
+                gap = config.paced_gap_seconds
+                print(f"A: {config.burst_edits} edits, gap {gap:g} s ...", flush=True)
+                paced = bench.edits(
+                    operator, watch, percents, config.burst_edits, gap, offset=config.edits
+                )
+                rows += _latency_rows(
+                    f"edit -> ConfigMap, {config.flags} flags, gap {gap:g} s", paced, targets=False
+                )
                 print(f"A: {config.burst_edits} edits back to back ...", flush=True)
                 burst = bench.edits(
-                    operator, watch, percents, config.burst_edits, 0.0, offset=config.edits
+                    operator,
+                    watch,
+                    percents,
+                    config.burst_edits,
+                    0.0,
+                    offset=config.edits + config.burst_edits,
                 )
                 rows += _latency_rows(
                     f"edit -> ConfigMap, {config.flags} flags, no gap", burst, targets=False
@@ -429,14 +471,19 @@ def parse_config(argv: Sequence[str]) -> Config:
     )
     parser.add_argument("--flags", type=int, help="FeatureFlags in the namespace (1000)")
     parser.add_argument("--edits", type=int, help="lone edits timed (200)")
-    parser.add_argument("--burst-edits", type=int, help="back-to-back edits timed (50)")
+    parser.add_argument(
+        "--burst-edits", type=int, help="edits timed at each of the two faster paces (50)"
+    )
     parser.add_argument("--idle", type=float, help="idle spell in seconds (60)")
     parser.add_argument(
         "--gap",
         type=float,
-        default=0.5,
-        help="pause after each lone edit is seen; must exceed the publisher's quiet "
-        "time (~0.3 s: its own status and ConfigMap events keep it busy that long)",
+        default=1.0,
+        help="pause after each lone edit is seen; must exceed the publisher's quiet time "
+        "(its own status and ConfigMap echoes keep it busy for ~0.3-0.5 s after a write)",
+    )
+    parser.add_argument(
+        "--paced-gap", type=float, default=0.5, help="pause after each edit of the paced run"
     )
     parser.add_argument("--threads", type=int, default=8, help="creating threads in B")
     parser.add_argument("--timeout", type=float, default=600, help="deadline per wait")
@@ -448,6 +495,7 @@ def parse_config(argv: Sequence[str]) -> Config:
         burst_edits=args.burst_edits or (10 if quick else 50),
         idle_seconds=args.idle if args.idle is not None else (10.0 if quick else 60.0),
         gap_seconds=args.gap,
+        paced_gap_seconds=args.paced_gap,
         threads=args.threads,
         timeout=args.timeout,
     )

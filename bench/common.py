@@ -107,6 +107,21 @@ def counter_value(metrics_text: str, name: str, labels: Mapping[str, str]) -> fl
     return 0.0
 
 
+def histogram_sum_count(
+    metrics_text: str, name: str, labels: Mapping[str, str]
+) -> tuple[float, float]:
+    """A histogram's `_sum` and `_count` samples with the given labels ((0, 0) when absent)."""
+    found = {"_sum": 0.0, "_count": 0.0}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != name:
+            continue
+        for sample in family.samples:
+            suffix = sample.name.removeprefix(name)
+            if suffix in found and all(sample.labels.get(k) == v for k, v in labels.items()):
+                found[suffix] = float(sample.value)
+    return found["_sum"], found["_count"]
+
+
 # -- watching the published document ------------------------------------------------------
 
 
