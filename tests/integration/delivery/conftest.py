@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 # The rendering helpers live with the unit tests; both suites use the same value sets.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "delivery"))
 
+from delivery_cluster import Install
 from delivery_tools import REPO, find_helm
 
 from flagops.testing.controlplane import ControlPlane
@@ -45,3 +48,27 @@ def delivery_crds(control_plane: ControlPlane) -> ControlPlane:
         "crd/prometheusrules.monitoring.coreos.com",
     )
     return control_plane
+
+
+@pytest.fixture
+def apps_namespace(delivery_crds: ControlPlane) -> Iterator[str]:
+    name = delivery_crds.create_namespace()
+    yield name
+    delivery_crds.delete_namespace(name)
+
+
+@pytest.fixture
+def install_factory(
+    delivery_crds: ControlPlane, namespace: str, helm: Path, tmp_path: Path
+) -> Iterator[Any]:
+    installs: list[Install] = []
+
+    def make(values: dict[str, Any]) -> Install:
+        install = Install(delivery_crds, namespace, values)
+        install.apply(helm, tmp_path)
+        installs.append(install)
+        return install
+
+    yield make
+    for install in installs:
+        install.delete()
