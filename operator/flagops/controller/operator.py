@@ -38,6 +38,8 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         return kopf.login_via_client(**kwargs)
 
+    peering_lifetime = settings.peering_lifetime
+
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # The operator posts its own, meaningful Events; kopf's per-handler log Events
@@ -48,6 +50,7 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         settings.persistence.finalizer = "flagops.dev/finalizer"
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        settings.peering.lifetime = peering_lifetime
 
     return registry, publisher
 

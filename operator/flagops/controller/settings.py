@@ -20,6 +20,7 @@ _ENV = {
     "health_port": "FLAGOPS_HEALTH_PORT",
     "log_format": "FLAGOPS_LOG_FORMAT",
     "peering": "FLAGOPS_PEERING",
+    "peering_lifetime": "FLAGOPS_PEERING_LIFETIME",
 }
 
 
@@ -37,6 +38,9 @@ class Settings:
     log_format: LogFormat = "json"
     peering: str = "flagops"
     standalone: bool = False
+    # Seconds a replica's peering record counts as alive: a killed active replica is
+    # replaced within about this long (kopf's default is 60).
+    peering_lifetime: int = 60
     # Publishing cadence: the first change after a quiet spell is written at once; a burst
     # of changes is folded into writes at most `publish_max_interval` apart.
     publish_min_interval: float = 0.1
@@ -90,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--peering", default=env(_ENV["peering"], defaults.peering))
     parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=int(env(_ENV["peering_lifetime"], defaults.peering_lifetime)),
+        help="seconds before a silent peer is presumed dead and another replica takes over",
+    )
+    parser.add_argument(
         "--standalone", action="store_true", help="no peering: this replica is always active"
     )
 
@@ -109,6 +119,7 @@ def from_args(args: argparse.Namespace) -> Settings:
         log_format=args.log_format,
         peering=args.peering,
         standalone=args.standalone,
+        peering_lifetime=args.peering_lifetime,
     )
 
 
