@@ -40,6 +40,8 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
 
     peering_lifetime = settings.peering_lifetime
 
+    clusterwide = settings.clusterwide
+
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         # The operator posts its own, meaningful Events; kopf's per-handler log Events
@@ -50,6 +52,10 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         settings.persistence.finalizer = "flagops.dev/finalizer"
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        # Watching listed namespaces needs no cluster-wide discovery; with Roles only it
+        # would be refused and retried for about a minute before kopf falls back.
+        if not clusterwide:
+            settings.scanning.disabled = True
         settings.peering.lifetime = peering_lifetime
 
     return registry, publisher

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
+
 from flagops.api.common import Condition, ConditionStatus, get_condition, set_condition
 from flagops.api.featureflag import FeatureFlagCondition
 from flagops.api.resources import GROUP, VERSION
@@ -103,13 +105,20 @@ class FlagPublisher:
         live = await self._kube.read_configmap(namespace, name)
         if live is not None and (live.get("data") or {}).get(FLAGS_KEY) == text:
             return
-        await self._kube.write_configmap(
-            namespace,
-            name,
-            {FLAGS_KEY: text},
-            labels=MANAGED_BY,
-            annotations={REVISION_ANNOTATION: revision},
-        )
+        try:
+            await self._kube.write_configmap(
+                namespace,
+                name,
+                {FLAGS_KEY: text},
+                labels=MANAGED_BY,
+                annotations={REVISION_ANNOTATION: revision},
+            )
+        except ApiException as exc:
+            if namespace_going_away(exc):
+                # Nothing to publish into; its flags' deletion events follow.
+                logger.info("namespace %s is being deleted; not publishing", namespace)
+                return
+            raise
         metrics.CONFIGMAP_WRITES.labels(namespace).inc()
         logger.info(
             "published %s/%s revision %s",
@@ -155,6 +164,13 @@ class FlagPublisher:
                     )
 
         await asyncio.gather(*(one(r) for r in records))
+
+
+def namespace_going_away(exc: ApiException) -> bool:
+    body = exc.body if isinstance(exc.body, str) else ""
+    return (exc.status == 403 and "NamespaceTerminating" in body) or (
+        exc.status == 404 and '"kind":"namespaces"' in body.replace(" ", "")
+    )
 
 
 def prune_none(value: Any) -> Any:
