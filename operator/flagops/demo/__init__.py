@@ -1,0 +1,1 @@
+"""`make demo`: the whole flagops story on a local control plane (python -m flagops.demo)."""
