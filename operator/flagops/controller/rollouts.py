@@ -164,6 +164,14 @@ class RolloutReconciler:
                 )
             except analysis.TemplateError as exc:
                 degraded = f"analysis queries: {exc}"
+        probe_spec = spec.health_probe
+        if (
+            degraded is None
+            and flag is not None
+            and probe_spec is not None
+            and not (probe_spec.integration or flag.integration)
+        ):
+            degraded = "healthProbe.integration is unset and the flag names no integration"
 
         dspec = decision_spec(spec, generation)
         state = state_from_status(status)
@@ -179,7 +187,9 @@ class RolloutReconciler:
                 client, config, address, now, namespace, spec
             )
 
-        status, probe = await self._probe(namespace, obj, spec, status, state.stage, now, flag)
+        status, probe = await self._probe(
+            namespace, obj, spec, status, state.stage, now, flag, start=degraded is None
+        )
 
         action = self._pending_action(meta, status)
         verdict_result: analysis.AnalysisResult | None = None
@@ -320,7 +330,11 @@ class RolloutReconciler:
         stage: Stage | None,
         now: datetime,
         flag: FlagRecord | None,
+        *,
+        start: bool = True,
     ) -> tuple[RolloutStatus, ProbeOutcome]:
+        """Read the running probe Job's result; start the next when due (and `start`: a
+        Degraded Rollout has no integration to probe for sure, nor a flag of its own)."""
         probe = spec.health_probe
         if probe is None:
             return status, ProbeOutcome.NONE
@@ -351,7 +365,7 @@ class RolloutReconciler:
                 status = status.model_copy(
                     update={"active_probe_job": None, "active_probe_started_at": None}
                 )
-        if probe_job.probe_is_due(
+        if start and probe_job.probe_is_due(
             every=probe.every_delta,
             last_started_at=status.active_probe_started_at
             or (status.last_probe.time if status.last_probe else None),
@@ -458,7 +472,8 @@ class RolloutReconciler:
             )
             if last is not None:
                 interval = min(
-                    interval, max(last + spec.health_probe.every_delta - now, timedelta(0.5))
+                    interval,
+                    max(last + spec.health_probe.every_delta - now, timedelta(seconds=0.5)),
                 )
         return max(interval.total_seconds(), 0.5)
 

@@ -159,3 +159,23 @@ def assert_admitted_under_restricted_pod_security(env: RolloutEnv, template: Any
         assert "restricted" in str(refused.value.body)
     finally:
         env.control_plane.delete_namespace(restricted)
+
+
+def test_next_probe_starts_on_time_between_analyses(
+    make_env: EnvFactory, kubelet_standin: ProbeKubeletStandIn
+) -> None:
+    """Probes are spaced by healthProbe.every even when analyses are far apart."""
+    env = make_env(extra_args=MOCK_MODE)
+    create_probe_secret(env)
+    env.create_flag(enabled=False)
+    rollout = env.create_rollout(
+        stageDuration="10m",
+        analysis={"interval": "60s"},
+        healthProbe={**probe_spec(every="3s"), "timeout": "3s"},
+    )
+    uid = rollout["metadata"]["uid"]
+    env.wait_status(lambda s: (s.get("lastProbe") or {}).get("job") == probe_job_name(uid, 1))
+    status = env.wait_status(
+        lambda s: (s.get("lastProbe") or {}).get("job") == probe_job_name(uid, 2), timeout=20
+    )
+    assert status["stage"] == "INTERNAL"
