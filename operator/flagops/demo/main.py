@@ -164,15 +164,15 @@ class Demo:
             [scenario.NAMESPACE],
             prometheus_address=prometheus.url,
             log_dir=self.work_dir,
+            # Non-secret settings for probe Jobs: where this "Google" is.
+            extra_args=["--probe-env", f"FLAGOPS_CALENDAR_API_ENDPOINT={calendar.url}"],
         ).start()
         self.stack.callback(operator.stop)
         self.pids["flagops-operator"] = operator.process.pid or 0
         standin = ProbeKubeletStandIn(
             api_client=api,
             namespace=scenario.NAMESPACE,
-            command_override=probe_runner(
-                {"FLAGOPS_CALENDAR_API_ENDPOINT": calendar.url}, self.stopping
-            ),
+            command_override=probe_runner(self.stopping),
         )
         standin.start()
         self.stack.callback(standin.stop)
@@ -432,8 +432,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keep", action="store_true", help="keep the cluster running afterwards until Ctrl-C"
     )
     args = parser.parse_args(argv)
-    # SIGTERM ends the demo the way Ctrl-C does: through the clean-up below.
+    # SIGTERM ends the demo the way Ctrl-C does: through the clean-up below. SIGINT is set
+    # explicitly: a shell starting the demo in the background would have it ignored.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     demo = Demo(fast=args.fast, keep=args.keep)
     code = 130
     try:

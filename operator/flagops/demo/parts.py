@@ -146,9 +146,9 @@ def _undo_nested_rewrite(value: str, workdir: Path) -> str:
     return value
 
 
-def probe_runner(extra_env: dict[str, str], stopping: threading.Event) -> CommandOverride:
-    """Run the probe pod's real command, adding the node-level settings a cluster would give
-    it (here: where the local Calendar API is); see docs/demo.md."""
+def probe_runner(stopping: threading.Event) -> CommandOverride:
+    """Run the probe pod's real command as the stand-in would, with its env paths repaired
+    (see `_undo_nested_rewrite`); everything else comes from the Job the operator made."""
 
     def run(invocation: ProbeInvocation) -> ProbeOutcome:
         argv = list(invocation.argv)
@@ -160,13 +160,7 @@ def probe_runner(extra_env: dict[str, str], stopping: threading.Event) -> Comman
             "probe",
             argv,
             invocation.workdir / "output.log",
-            env={
-                **{
-                    k: _undo_nested_rewrite(v, invocation.workdir)
-                    for k, v in invocation.env.items()
-                },
-                **extra_env,
-            },
+            env={k: _undo_nested_rewrite(v, invocation.workdir) for k, v in invocation.env.items()},
             cwd=invocation.workdir,
         )
         process.start()

@@ -35,7 +35,7 @@ class Timings:
     spike_faults: int
 
 
-NORMAL = Timings("12s", "2s", "30s", "20s", 240, 150, 400)
+NORMAL = Timings("20s", "2s", "30s", "20s", 240, 150, 400)
 FAST = Timings("4s", "1s", "20s", "15s", 180, 120, 400)
 
 
