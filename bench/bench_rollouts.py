@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import math
 import os
 import platform
 import sys
@@ -88,11 +89,13 @@ class Config:
     manager_actions: int
     action_gap: float
     rounds: int
+    busy: int
     rollouts: int
     interval_seconds: int
     window_intervals: int
     rate: float
     timeout: float
+    only: str
 
 
 def parse_time(value: str) -> float:
@@ -216,6 +219,10 @@ def _answers(action_id: str) -> Callable[[RolloutSeen], bool]:
 
 def _at_stage(name: str, stage: str) -> Callable[[RolloutSeen], bool]:
     return lambda seen: seen.name == name and seen.stage == stage
+
+
+def _deleted(name: str) -> Callable[[RolloutSeen], bool]:
+    return lambda seen: seen.name == name and seen.type == "DELETED"
 
 
 def _publishes(key: str, stage: str) -> Callable[[FlagsDoc], bool]:
@@ -463,7 +470,7 @@ def run_actions(world: World) -> ActionResult:
 
 @dataclass(frozen=True)
 class StageStep:
-    round: int
+    mode: str  # "lone": the only Rollout in its namespace; "busy": others analysing too
     from_stage: str
     to_stage: str
     verdict: str | None
@@ -482,67 +489,99 @@ def _first_showing(
     return None
 
 
+def _stage_round(
+    world: World,
+    watch: RolloutWatch,
+    cm_watch: ConfigMapWatch,
+    namespace: str,
+    name: str,
+    mode: str,
+) -> tuple[list[StageStep], list[str]]:
+    """One Rollout DISABLED -> FULL; every stage change it made, timed to the ConfigMap."""
+    timeout = world.config.timeout
+    key = name.replace("-", "_")
+    steps: list[StageStep] = []
+    unpublished: list[str] = []
+    offset = wall_offset()
+    mark, cm_mark = watch.mark(), cm_watch.mark()
+    world.create_flag(namespace, name, "calendar_sync", enabled=False)
+    world.create_rollout(namespace, name, stage_duration="2s", interval="1s")
+    watch.wait_until(_at_stage(name, "FULL"), since=mark, timeout=timeout)
+    cm_watch.wait_until(_publishes(key, "FULL"), since=cm_mark, timeout=timeout)
+    previous: str | None = None
+    cm_index = cm_mark
+    for seen in watch.since(mark):
+        if seen.name != name or seen.stage is None or seen.stage == previous:
+            continue
+        if previous is None:
+            previous = seen.stage  # the adopted stage: no change to time
+            continue
+        found = _first_showing(cm_watch, key, seen.stage, cm_index)
+        if found is None:
+            unpublished.append(f"{name}: {previous} -> {seen.stage}")
+            previous = seen.stage
+            continue
+        cm_index, published = found
+        last = seen.status.get("lastAnalysis") or {}
+        analysed = parse_time(last["time"]) if last.get("time") else None
+        # Only an analysis of the stage just left caused the step (DISABLED has none).
+        if previous == "DISABLED":
+            analysed = None
+        steps.append(
+            StageStep(
+                mode=mode,
+                from_stage=previous,
+                to_stage=seen.stage,
+                verdict=last.get("verdict") if analysed is not None else None,
+                from_analysis=None if analysed is None else published.at + offset - analysed,
+                from_status=published.at - seen.at,
+                analysis_to_status=None if analysed is None else seen.at + offset - analysed,
+            )
+        )
+        previous = seen.stage
+    cm_watch.forget_documents()
+    return steps, unpublished
+
+
 def run_stages(world: World) -> tuple[list[StageStep], list[str]]:
+    """`rounds` lone Rollouts (each deleted once at FULL), then `rounds` more while `busy`
+    other Rollouts analyse every second in the same namespace."""
     config = world.config
     namespace = world.plane.create_namespace("bench-rollout-stages")
     operator = world.operator(namespace)
     watch = RolloutWatch(world.api, namespace).start()
     cm_watch = ConfigMapWatch(world.api, namespace).start()
-    offset = wall_offset()
     steps: list[StageStep] = []
     unpublished: list[str] = []
     try:
         for r in range(config.rounds):
-            name = f"stages-{r}"
-            key = name.replace("-", "_")
-            mark, cm_mark = watch.mark(), cm_watch.mark()
-            world.create_flag(namespace, name, "calendar_sync", enabled=False)
-            world.create_rollout(namespace, name, stage_duration="2s", interval="1s")
-            watch.wait_until(
-                _at_stage(name, "FULL"),
-                since=mark,
-                timeout=config.timeout,
-            )
-            cm_watch.wait_until(
-                _publishes(key, "FULL"),
-                since=cm_mark,
-                timeout=config.timeout,
-            )
-            previous: str | None = None
-            cm_index = cm_mark
-            for seen in watch.since(mark):
-                if seen.name != name or seen.stage is None or seen.stage == previous:
-                    continue
-                if previous is None:
-                    previous = seen.stage  # the adopted stage: no change to time
-                    continue
-                found = _first_showing(cm_watch, key, seen.stage, cm_index)
-                if found is None:
-                    unpublished.append(f"{name}: {previous} -> {seen.stage}")
-                    previous = seen.stage
-                    continue
-                cm_index, published = found
-                last = seen.status.get("lastAnalysis") or {}
-                analysed = parse_time(last["time"]) if last.get("time") else None
-                # Only an analysis of the stage just left caused the step (DISABLED has none).
-                caused = analysed is not None and previous != "DISABLED"
-                steps.append(
-                    StageStep(
-                        round=r,
-                        from_stage=previous,
-                        to_stage=seen.stage,
-                        verdict=last.get("verdict") if caused else None,
-                        from_analysis=(published.at + offset - analysed)
-                        if caused and analysed is not None
-                        else None,
-                        from_status=published.at - seen.at,
-                        analysis_to_status=(seen.at + offset - analysed)
-                        if caused and analysed is not None
-                        else None,
-                    )
+            name = f"lone-{r}"
+            mark = watch.mark()
+            got, missing = _stage_round(world, watch, cm_watch, namespace, name, "lone")
+            steps += got
+            unpublished += missing
+            # Gone before the next round, so that round is alone in the namespace again.
+            world.custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, ROLLOUTS, name)
+            watch.wait_until(_deleted(name), since=mark, timeout=config.timeout)
+        if config.busy > 0:
+            for i in range(config.busy):
+                background = f"busy-{i:02d}"
+                world.create_flag(
+                    namespace, background, "calendar_sync", enabled=True, rolloutPercent=10
                 )
-                previous = seen.stage
-            cm_watch.forget_documents()
+                world.create_rollout(namespace, background, stage_duration="1h", interval="1s")
+
+            def busy_passing() -> bool:
+                items = world.rollouts(namespace)
+                return sum(1 for o in items if _passing(_status_of(o))) >= config.busy
+
+            wait_for(busy_passing, timeout=config.timeout, message="busy Rollouts not passing")
+            for r in range(config.rounds):
+                got, missing = _stage_round(
+                    world, watch, cm_watch, namespace, f"busy-round-{r}", "busy"
+                )
+                steps += got
+                unpublished += missing
         return steps, unpublished
     finally:
         cm_watch.stop()
@@ -571,6 +610,9 @@ class ScaleResult:
     cpu_seconds: dict[str, float]
     machine_busy_share: float
     reconcile_mean: float
+    reconcile_p50: float
+    reconcile_p99: float
+    bunched: float  # seconds of the interval holding 90% of the analysis starts
     phases: dict[str, int]
 
 
@@ -588,6 +630,41 @@ def _process_cpu(pids: dict[str, int]) -> dict[str, float]:
         with contextlib.suppress(OSError, KeyError):
             cpu[name] = sample_process(pid).cpu_seconds
     return cpu
+
+
+def _reconcile_buckets(operator: OperatorProcess) -> dict[float, float]:
+    """Cumulative bucket counts of flagops_reconcile_seconds{kind="rollouts"} by upper bound."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    buckets: dict[float, float] = {}
+    for family in text_string_to_metric_families(operator.metrics()):
+        if family.name != "flagops_reconcile_seconds":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_bucket") and sample.labels.get("kind") == "rollouts":
+                buckets[float(sample.labels["le"])] = float(sample.value)
+    return buckets
+
+
+def bucket_percentile(before: dict[float, float], after: dict[float, float], pct: float) -> float:
+    """Upper bound of the histogram bucket holding the pct-th percentile of what was added."""
+    delta = sorted((le, after[le] - before.get(le, 0.0)) for le in after)
+    total = delta[-1][1] if delta else 0.0
+    for le, cumulative in delta:
+        if total and cumulative >= pct / 100 * total:
+            return le
+    return float("nan")
+
+
+def bunching(times: Sequence[float], interval: float, share: float = 0.9) -> float:
+    """The shortest stretch of one interval (as a phase, t mod interval) holding `share`
+    of the analysis start times: how much the Rollouts' schedules bunch together."""
+    phases = sorted(t % interval for t in times)
+    if not phases:
+        return 0.0
+    k = max(1, math.ceil(share * len(phases)))
+    wrapped = phases + [p + interval for p in phases]
+    return min(wrapped[i + k - 1] - wrapped[i] for i in range(len(phases)))
 
 
 def _analysis_counts(operator: OperatorProcess) -> dict[str, float]:
@@ -647,6 +724,7 @@ def run_scale(world: World) -> ScaleResult:
             reconcile_before = histogram_sum_count(
                 operator.metrics(), "flagops_reconcile_seconds", {"kind": "rollouts"}
             )
+            buckets_before = _reconcile_buckets(operator)
             cpu_before = _process_cpu(pids)
             busy_before = machine_busy()
             window_start_wall = time.time()
@@ -662,6 +740,7 @@ def run_scale(world: World) -> ScaleResult:
             reconcile_after = histogram_sum_count(
                 operator.metrics(), "flagops_reconcile_seconds", {"kind": "rollouts"}
             )
+            buckets_after = _reconcile_buckets(operator)
             items = world.rollouts(namespace)
             peak = sample_process(pid).peak_rss_kib
 
@@ -670,6 +749,7 @@ def run_scale(world: World) -> ScaleResult:
         stalled = 0
         trailing_max = 0.0
         phases: dict[str, int] = {}
+        starts: list[float] = []
         for obj in items:
             status = _status_of(obj)
             phase = str(status.get("phase"))
@@ -679,6 +759,7 @@ def run_scale(world: World) -> ScaleResult:
             before = [t for t in times if t < window_start_wall]
             inside = [t for t in times if window_start_wall <= t <= window_end_wall]
             series = before[-1:] + inside
+            starts += inside
             gaps += [b - a for a, b in itertools.pairwise(series)]
             per_rollout.append(len(inside))
             trailing = window_end_wall - (series[-1] if series else window_start_wall)
@@ -706,6 +787,9 @@ def run_scale(world: World) -> ScaleResult:
             machine_busy_share=busy,
             reconcile_mean=(reconcile_after[0] - reconcile_before[0])
             / max(reconcile_after[1] - reconcile_before[1], 1.0),
+            reconcile_p50=bucket_percentile(buckets_before, buckets_after, 50),
+            reconcile_p99=bucket_percentile(buckets_before, buckets_after, 99),
+            bunched=bunching(starts, interval),
             phases=phases,
         )
     finally:
@@ -770,59 +854,70 @@ def _fmt3(s: dict[str, float]) -> str:
     return f"{s['p90']:.1f} / {s['p99']:.1f} / {s['max']:.1f} ms"
 
 
-def stage_rows(steps: list[StageStep], unpublished: list[str]) -> list[Row]:
+def stage_rows(steps: list[StageStep], unpublished: list[str], busy: int) -> list[Row]:
     rows: list[Row] = []
     if unpublished:
         rows.append(
             Row("stage changes never seen in the ConfigMap", "0", "; ".join(unpublished), "MISS")
         )
-    passing = [s for s in steps if s.from_analysis is not None]
+    for mode in ("lone", "busy"):
+        chosen = [s for s in steps if s.mode == mode]
+        if chosen:
+            rows += _stage_mode_rows(chosen, mode, busy)
+    return rows
+
+
+def _stage_mode_rows(steps: list[StageStep], mode: str, busy: int) -> list[Row]:
+    where = (
+        "alone in its namespace"
+        if mode == "lone"
+        else f"with {busy} other Rollouts analysing every 1 s in the namespace"
+    )
+    rows: list[Row] = []
     by_step: dict[tuple[str, str], list[StageStep]] = {}
     for step in steps:
         by_step.setdefault((step.from_stage, step.to_stage), []).append(step)
     for (old, new), group in sorted(by_step.items(), key=lambda kv: STAGES.index(kv[0][1])):
         analysed = [s.from_analysis for s in group if s.from_analysis is not None]
         status = [s.from_status for s in group]
-        verdicts = {s.verdict for s in group}
+        verdicts = "/".join(sorted({str(s.verdict) for s in group}))
+        seen = f"status write seen -> CM p50 {_ms(percentile(status, 50))}, max {_ms(max(status))}"
         if analysed:
             figure = (
-                f"from Pass: p50 {_ms(percentile(analysed, 50))}, max {_ms(max(analysed))}; "
-                f"from status write seen: p50 {_ms(percentile(status, 50))}, "
-                f"max {_ms(max(status))}"
+                f"Pass -> CM p50 {_ms(percentile(analysed, 50))}, max {_ms(max(analysed))}; {seen}"
             )
         else:
-            figure = (
-                f"no analysis (leaves DISABLED on Validated); from status write seen: "
-                f"p50 {_ms(percentile(status, 50))}, max {_ms(max(status))}"
-            )
-        label = f"{old} -> {new} (n={len(group)}, verdict {'/'.join(sorted(map(str, verdicts)))})"
-        rows.append(Row(label, "", figure))
-    if passing:
-        values = [s.from_analysis for s in passing if s.from_analysis is not None]
-        to_status = [s.analysis_to_status for s in passing if s.analysis_to_status is not None]
-        rows += [
+            figure = f"no analysis (leaves DISABLED once Validated); {seen}"
+        rows.append(Row(f"  [{mode}] {old} -> {new} (n={len(group)}, {verdicts})", "", figure))
+    values = [s.from_analysis for s in steps if s.from_analysis is not None]
+    to_status = [s.analysis_to_status for s in steps if s.analysis_to_status is not None]
+    every = [s.from_status for s in steps]
+    head: list[Row] = []
+    if values:
+        head.append(
             Row(
-                f"Pass verdict -> ConfigMap shows the new stage: max ({len(values)} steps)",
+                f"Pass verdict -> ConfigMap shows the new stage, {where}: max "
+                f"({len(values)} steps)",
                 f"<= {STAGE_PUBLISH_MAX_MS:.0f} ms",
                 f"{_ms(max(values))} (p50 {_ms(percentile(values, 50))})",
                 verdict(max(values) * 1000 <= STAGE_PUBLISH_MAX_MS),
-            ),
+            )
+        )
+        head.append(
             Row(
                 "  of which analysis start -> status write seen (p50 / max)",
                 "",
                 f"{_ms(percentile(to_status, 50))} / {_ms(max(to_status))}",
-            ),
-        ]
-    every = [s.from_status for s in steps]
-    if every:
-        rows.append(
-            Row(
-                f"  status write seen -> ConfigMap seen, all {len(every)} steps (p50 / max)",
-                "",
-                f"{_ms(percentile(every, 50))} / {_ms(max(every))}",
             )
         )
-    return rows
+    head.append(
+        Row(
+            f"  status write seen -> ConfigMap seen, all {len(every)} steps (p50 / max)",
+            "",
+            f"{_ms(percentile(every, 50))} / {_ms(max(every))}",
+        )
+    )
+    return head + rows
 
 
 def scale_rows(result: ScaleResult) -> list[Row]:
@@ -830,6 +925,7 @@ def scale_rows(result: ScaleResult) -> list[Row]:
     intervals = result.window_seconds / interval
     late = [g - interval for g in result.gaps]
     on_time = [g for g in result.gaps if g <= interval + ON_TIME_SLACK_SECONDS]
+    missed = sum(1 for g in result.gaps if g >= 1.5 * interval)
     share = len(on_time) / len(result.gaps) if result.gaps else 0.0
     all_on_time = bool(result.gaps) and share == 1.0 and result.stalled == 0
     analyses = sum(result.analyses.values())
@@ -855,10 +951,12 @@ def scale_rows(result: ScaleResult) -> list[Row]:
             verdict(all_on_time),
         ),
         Row(
-            "  analyses per Rollout in the window (min / max); Rollouts overdue at the end",
+            "  analyses per Rollout in the window (min / max); missed intervals "
+            "(gap >= 1.5 x interval); Rollouts overdue at the end",
             "",
             f"{min(counts, default=0)} / {max(counts, default=0)} in {intervals:.1f} intervals; "
-            f"{result.stalled} overdue (oldest {result.trailing_max:.1f} s)",
+            f"{missed} missed; {result.stalled} overdue (newest analysis "
+            f"{result.trailing_max:.1f} s old at most)",
         ),
         Row(
             "  analyses per interval (flagops_analysis_total), verdicts",
@@ -880,9 +978,15 @@ def scale_rows(result: ScaleResult) -> list[Row]:
             f"whole machine {100 * result.machine_busy_share:.0f}% busy",
         ),
         Row(
-            "  mean reconcile round (flagops_reconcile_seconds{kind=rollouts})",
+            "  reconcile round (flagops_reconcile_seconds{kind=rollouts}): mean; p50 / p99 bucket",
             "",
-            _ms(result.reconcile_mean),
+            f"{_ms(result.reconcile_mean)}; <= {result.reconcile_p50:g} s / "
+            f"<= {result.reconcile_p99:g} s",
+        ),
+        Row(
+            "  bunching: 90% of the analyses start within this stretch of each interval",
+            "",
+            f"{result.bunched:.1f} s of {interval:g} s",
         ),
         Row(
             "  ramp: create all, until every Rollout Progressing with a Pass",
@@ -916,16 +1020,19 @@ def run(config: Config) -> int:
                 prometheus.wait_for_scrape(generator.target)
             world = World(plane, prometheus, config)
             try:
-                print(f"A: {config.actions} actions ...", flush=True)
-                rows += action_rows(run_actions(world))
-                print(f"B: {config.rounds} Rollouts DISABLED -> FULL ...", flush=True)
-                rows += stage_rows(*run_stages(world))
-                print(
-                    f"C: {config.rollouts} Rollouts, interval {config.interval_seconds} s, "
-                    f"window {config.window_intervals} intervals ...",
-                    flush=True,
-                )
-                rows += scale_rows(run_scale(world))
+                if "A" in config.only:
+                    print(f"A: {config.actions} actions ...", flush=True)
+                    rows += action_rows(run_actions(world))
+                if "B" in config.only:
+                    print(f"B: {config.rounds} + {config.rounds} Rollouts to FULL ...", flush=True)
+                    rows += stage_rows(*run_stages(world), busy=config.busy)
+                if "C" in config.only:
+                    print(
+                        f"C: {config.rollouts} Rollouts, interval {config.interval_seconds} s, "
+                        f"window {config.window_intervals} intervals ...",
+                        flush=True,
+                    )
+                    rows += scale_rows(run_scale(world))
             finally:
                 world.close()
     finally:
@@ -953,10 +1060,14 @@ def parse_config(argv: Sequence[str]) -> Config:
         "--action-gap", type=float, default=0.25, help="pause after each action is seen"
     )
     parser.add_argument("--rounds", type=int, help="Rollouts taken DISABLED -> FULL in B (5)")
+    parser.add_argument(
+        "--busy", type=int, help="other Rollouts analysing every 1 s in B's busy rounds (10)"
+    )
     parser.add_argument("--rollouts", type=int, help="Rollouts in C (200)")
     parser.add_argument("--interval", type=int, help="analysis.interval in C, seconds (10)")
     parser.add_argument("--window", type=int, help="intervals measured in C (12; at most 19)")
     parser.add_argument("--rate", type=float, default=50.0, help="operations/s per integration")
+    parser.add_argument("--only", default="ABC", help="scenarios to run, e.g. C or AB (ABC)")
     parser.add_argument("--timeout", type=float, default=600, help="deadline per wait")
     args = parser.parse_args(list(argv))
     quick = args.quick
@@ -971,11 +1082,13 @@ def parse_config(argv: Sequence[str]) -> Config:
         else (6 if quick else 20),
         action_gap=args.action_gap,
         rounds=args.rounds or (2 if quick else 5),
+        busy=args.busy if args.busy is not None else (5 if quick else 10),
         rollouts=args.rollouts or (20 if quick else 200),
         interval_seconds=args.interval or (5 if quick else 10),
         window_intervals=window,
         rate=args.rate,
         timeout=args.timeout,
+        only=args.only.upper(),
     )
 
 
