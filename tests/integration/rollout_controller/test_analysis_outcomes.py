@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 from rollout_controller_env import EnvFactory, RolloutEnv, analyses
 
+from flagops.api.stages import ORDER, Stage
+
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 
@@ -98,6 +100,7 @@ def test_prometheus_outage_pauses_after_the_error_limit(make_env: EnvFactory) ->
     env.wait_status(lambda s: s.get("stage") == "BETA", timeout=60)
     env.prometheus.stop()
     stage = env.status()["stage"]
+    env.wait_events("StageAdvanced", count=ORDER.index(Stage(stage)))
     steps = env.stage_steps()
 
     status = env.wait_status(lambda s: s.get("phase") == "Paused", timeout=30)
@@ -125,4 +128,5 @@ def test_prometheus_outage_pauses_after_the_error_limit(make_env: EnvFactory) ->
     result = env.act_and_wait("resume")
     assert result["lastAction"]["result"] == "Succeeded"
     env.wait_status(lambda s: s.get("stage") not in (None, stage), timeout=30)
-    assert [old for old, _ in env.stage_steps()][len(steps) :][0] == stage
+    env.wait_events("StageAdvanced", count=len(steps) + 1)
+    assert env.stage_steps()[len(steps)][0] == stage

@@ -91,6 +91,7 @@ def test_one_replica_acts_and_the_other_takes_over(make_env: EnvFactory) -> None
     env.wait_status(lambda s: s.get("stage") not in (stage, None), timeout=30)
     status = env.wait_status(lambda s: s.get("phase") == "Completed", timeout=60)
     assert status["stage"] == "FULL"
+    env.wait_events("StageAdvanced", count=6)
     steps = env.stage_steps()
     assert len(steps) == len(set(steps)) == 6
     print(f"standby took over {took_over:.1f}s after SIGKILL (lifetime {PEERING_LIFETIME}s)")

@@ -74,7 +74,7 @@ def test_degraded_specs_and_recovery(make_env: EnvFactory) -> None:
     # Fixing the query (a new generation) recovers it.
     env.patch_spec("bad-query", analysis={"prometheus": {"errorRateQuery": None}})
     env.wait_status(lambda s: s.get("stage") == "INTERNAL", name="bad-query", timeout=30)
-    assert "Recovered" in env.reasons("bad-query")
+    assert env.wait_events("Recovered", "bad-query")
     assert condition(env.status("bad-query"), "Validated")["status"] == "True"
 
 

@@ -73,6 +73,7 @@ def test_probe_jobs(make_env: EnvFactory, kubelet_standin: ProbeKubeletStandIn) 
     assert "CONNECTED" in status["lastProbe"]["message"]
     first_job = status["lastProbe"]["job"]
     assert first_job == probe_job_name(uid, 1)
+    env.wait_events("StageAdvanced")
     assert env.stage_steps() == [("DISABLED", "INTERNAL")]
 
     # The Job as DESIGN.md describes it.

@@ -19,15 +19,12 @@ def test_clean_traffic_advances_to_full(rollout_env: Any) -> None:
     status = env.wait_status(lambda s: s.get("phase") == "Completed", timeout=120)
     assert status["stage"] == "FULL"
     assert status["currentPercent"] == 100
-    published = env.published()
-    assert published is not None
-    assert (published["enabled"], published["rolloutPercent"], published["stage"]) == (
-        True,
-        100,
-        "FULL",
-    )
+    # The ConfigMap follows the status (published right after, coalesced).
+    published = env.wait_published(lambda p: p["stage"] == "FULL")
+    assert (published["enabled"], published["rolloutPercent"]) == (True, 100)
 
     # Every stage was visited in order, one step at a time.
+    env.wait_events("StageAdvanced", count=len(ORDER) - 1)
     steps = [e.message.split(":")[0] for e in env.events() if e.reason == "StageAdvanced"]
     expected = [f"{a.value} -> {b.value}" for a, b in itertools.pairwise(ORDER)]
     assert steps == expected
