@@ -463,6 +463,11 @@ def test_standin_path_rewriting_and_expansion() -> None:
     assert _rewrite_paths("/etc/probe/token", mounts) == "/tmp/x/creds/token"
     assert _rewrite_paths("--file=/etc/probe/extra/a", mounts) == "--file=/tmp/x/extra/a"
     assert _rewrite_paths("/etc/probes/token", mounts) == "/etc/probes/token"
+    # The stand-in's own folders live under /tmp, itself a probe mount: one pass only.
+    nested = {"/var/run/creds": "/tmp/w/volumes/creds", "/tmp": "/tmp/w/volumes/tmp"}
+    assert _rewrite_paths("/var/run/creds/key.json", nested) == "/tmp/w/volumes/creds/key.json"
+    assert _rewrite_paths("/tmp/cache", nested) == "/tmp/w/volumes/tmp/cache"
+    assert _rewrite_paths("/tmpfs/x", nested) == "/tmpfs/x"
     assert _expand("$(A)-$(B)-$$(A)", {"A": "1"}) == "1-$(B)-$(A)"
 
 

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 from flagops.demo import scenario
 from flagops.demo.mount import ConfigMapMount
-from flagops.demo.parts import CalendarServerProcess, MealPlanAppProcess, probe_runner
+from flagops.demo.parts import CalendarServerProcess, MealPlanAppProcess
 from flagops.demo.users import POPULATION_SIZE, SAMPLE_USERS, flag_table, population
 from flagops.demo.view import LiveView, snapshot
 from flagops.flags import FeatureFlags
@@ -172,7 +172,6 @@ class Demo:
         standin = ProbeKubeletStandIn(
             api_client=api,
             namespace=scenario.NAMESPACE,
-            command_override=probe_runner(self.stopping),
         )
         standin.start()
         self.stack.callback(standin.stop)

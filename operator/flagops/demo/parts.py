@@ -4,16 +4,12 @@ probe runner the kubelet stand-in uses. Children die with the demo (PDEATHSIG)."
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from flagops.testing.binaries import repo_root
-from flagops.testing.kubelet_standin import CommandOverride, ProbeInvocation, ProbeOutcome
 from flagops.testing.process import ManagedProcess, free_port, tail
 from flagops.testing.wait import wait_for
 
@@ -133,44 +129,3 @@ class MealPlanAppProcess:
 
     def stop(self) -> None:
         self.process.stop()
-
-
-def _undo_nested_rewrite(value: str, workdir: Path) -> str:
-    """Work around a stand-in path bug (reported): it rewrites mount paths one after
-    another, so the probe's `/tmp` emptyDir is rewritten again inside paths it already
-    rewrote when its own folder is under /tmp. This restores the first rewrite."""
-    local = str(workdir)
-    tmp_mount = "/tmp"  # noqa: S108 - the probe Job's mountPath, matched, never used
-    if local.startswith(tmp_mount + "/"):
-        value = value.replace(f"{local}/volumes/tmp" + local.removeprefix(tmp_mount), local)
-    return value
-
-
-def probe_runner(stopping: threading.Event) -> CommandOverride:
-    """Run the probe pod's real command as the stand-in would, with its env paths repaired
-    (see `_undo_nested_rewrite`); everything else comes from the Job the operator made."""
-
-    def run(invocation: ProbeInvocation) -> ProbeOutcome:
-        argv = list(invocation.argv)
-        resolved = shutil.which(argv[0], path=invocation.env.get("PATH"))
-        if resolved is None:
-            return ProbeOutcome(127, f"probe runner: {argv[0]!r} not found")
-        argv[0] = resolved
-        process = ManagedProcess(
-            "probe",
-            argv,
-            invocation.workdir / "output.log",
-            env={k: _undo_nested_rewrite(v, invocation.workdir) for k, v in invocation.env.items()},
-            cwd=invocation.workdir,
-        )
-        process.start()
-        deadline = time.monotonic() + invocation.timeout
-        while process.returncode() is None:
-            if stopping.is_set() or time.monotonic() >= deadline:
-                process.stop(2)
-                return ProbeOutcome(137, "probe killed at its deadline")
-            stopping.wait(0.05)
-        code = process.stop() or 0
-        return ProbeOutcome(code)
-
-    return run

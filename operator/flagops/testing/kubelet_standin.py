@@ -689,16 +689,19 @@ def _field(pod: Json, path: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _literal(value: str) -> Callable[[re.Match[str]], str]:
-    return lambda _match: value
-
-
 def _rewrite_paths(text: str, path_map: dict[str, str]) -> str:
-    # Longest first so /etc/probe/creds wins over /etc/probe; whole path segments only.
-    for container_path in sorted(path_map, key=len, reverse=True):
-        pattern = re.escape(container_path.rstrip("/")) + r"(?=/|$|[^\w.-])"
-        text = re.sub(pattern, _literal(path_map[container_path]), text)
-    return text
+    """Container mount paths -> local folders, in one pass.
+
+    One pass, so a rewritten path (often itself under /tmp, also a mount) is never
+    rewritten again; longest first so /etc/probe/creds wins over /etc/probe; whole
+    path segments only, starting where a path can start.
+    """
+    if not path_map:
+        return text
+    by_path = {p.rstrip("/") or "/": local for p, local in path_map.items()}
+    alternatives = "|".join(re.escape(p) for p in sorted(by_path, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![\w.-])({alternatives})(?=/|$|[^\w.-])")
+    return pattern.sub(lambda m: by_path[m.group(1)], text)
 
 
 def _termination_message(
