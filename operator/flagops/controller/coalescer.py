@@ -1,7 +1,8 @@
 """Fold bursts of change requests into few flushes, without delaying a lone change.
 
-A request after a quiet spell is flushed at once. While requests keep coming,
-flushes are spaced by an interval that doubles up to a ceiling, so applying
+A request after a quiet spell is flushed at once. While requests keep coming and
+flushes keep changing something, flushes are spaced by an interval that doubles up to
+a ceiling, so applying
 1,000 flags costs a handful of ConfigMap writes while a single edit is
 published in milliseconds.
 """
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 class Coalescer:
     def __init__(
         self,
-        flush: Callable[[], Awaitable[None]],
+        flush: Callable[[], Awaitable[bool]],
         *,
         min_interval: float,
         max_interval: float,
@@ -48,11 +49,12 @@ class Coalescer:
         while self._dirty.is_set():
             self._dirty.clear()
             try:
-                await self._flush()
+                changed = await self._flush()
             except Exception:
                 # The flush reports its own errors; retrying on the next beat keeps a backoff.
                 logger.exception("flush %s failed; retrying", self._name)
                 self._dirty.set()
+                changed = True
             self.flushes += 1
             flushed_at = loop.time()
             try:
@@ -61,7 +63,9 @@ class Coalescer:
                 return
             # More changes came within the interval: wait out the rest of it, then flush them all.
             await asyncio.sleep(max(0.0, flushed_at + interval - loop.time()))
-            interval = min(interval * 2, self._max_interval)
+            # Only flushes that changed something count as a burst: the echoes of our own
+            # writes (and other no-op events) must not push lone edits to the ceiling.
+            interval = min(interval * 2, self._max_interval) if changed else self._min_interval
 
     async def wait_idle(self) -> None:
         while self._task is not None and not self._task.done():

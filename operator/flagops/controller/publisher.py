@@ -24,8 +24,14 @@ from flagops.controller import metrics
 from flagops.controller.coalescer import Coalescer
 from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
-from flagops.flags.document import build_document
-from flagops.flags.resolve import FlagInput, FlagOutcome, RolloutControl, resolve
+from flagops.flags.document import FlagState, document_from_entries
+from flagops.flags.resolve import (
+    FlagInput,
+    FlagOutcome,
+    RolloutControl,
+    effective_state,
+    resolve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,11 +60,53 @@ class FlagRecord:
         }
 
 
+@dataclass
+class _Memory:
+    """What a namespace's last flush computed, so the next one redoes only what changed.
+
+    Entries are keyed by object identity: the kopf index builds a new FlagRecord for
+    every event, so an unchanged identity means an unchanged flag (the cache keeps the
+    objects alive, so identities are never reused while cached).
+    """
+
+    states: dict[str, tuple[FlagInput, RolloutControl | None, FlagState, str]] = field(
+        default_factory=dict
+    )
+    entries: dict[str, tuple[FlagState, dict[str, Any]]] = field(default_factory=dict)
+    reported: dict[str, tuple[FlagRecord, FlagOutcome]] = field(default_factory=dict)
+    written: str | None = None
+
+    def state_of(self, flag: FlagInput, control: RolloutControl | None) -> tuple[FlagState, str]:
+        hit = self.states.get(flag.name)
+        if hit is not None and hit[0] is flag and hit[1] == control:
+            return hit[2], hit[3]
+        state, source = effective_state(flag, control)
+        self.states[flag.name] = (flag, control, state, source)
+        return state, source
+
+    def entry(self, key: str, state: FlagState) -> dict[str, Any]:
+        hit = self.entries.get(key)
+        if hit is not None and hit[0] is state:
+            return hit[1]
+        dumped = state.to_json_obj()
+        self.entries[key] = (state, dumped)
+        return dumped
+
+    def forget_all_but(self, names: set[str], keys: set[str]) -> None:
+        for gone in self.states.keys() - names:
+            del self.states[gone]
+        for gone in self.reported.keys() - names:
+            del self.reported[gone]
+        for gone in self.entries.keys() - keys:
+            del self.entries[gone]
+
+
 class FlagPublisher:
     def __init__(self, kube: Kube, settings: Settings) -> None:
         self._kube = kube
         self._settings = settings
         self._coalescers: dict[str, Coalescer] = {}
+        self._memory: dict[str, _Memory] = {}
         # Live kopf indexes, bound by the first handler call: namespace -> records.
         self._flags: Mapping[str, Iterable[FlagRecord]] = {}
         self._rollouts: Mapping[str, Iterable[RolloutControl | None]] = {}
@@ -87,24 +135,35 @@ class FlagPublisher:
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self._coalescers.values()))
 
-    async def flush(self, namespace: str) -> None:
+    async def flush(self, namespace: str) -> bool:
+        """Publish the namespace; True when anything was written."""
         started = time.perf_counter()
+        memory = self._memory.setdefault(namespace, _Memory())
         records = list(self._flags.get(namespace, ()))
         rollouts = [r for r in self._rollouts.get(namespace, ()) if r is not None]
-        resolution = resolve([r.input for r in records], rollouts)
-        text, revision = build_document(resolution.published)
-        await self._write_configmap(namespace, text, revision)
-        await self._report(namespace, records, resolution.outcomes, revision)
+        resolution = resolve([r.input for r in records], rollouts, memory.state_of)
+        text, revision = document_from_entries(
+            {key: memory.entry(key, state) for key, state in resolution.published.items()}
+        )
+        memory.forget_all_but({r.name for r in records}, set(resolution.published))
+        wrote = await self._write_configmap(namespace, memory, text, revision)
+        reported = await self._report(namespace, memory, records, resolution.outcomes, revision)
         metrics.RECONCILE_SECONDS.labels("featureflags").observe(time.perf_counter() - started)
+        return wrote or reported
 
-    async def _write_configmap(self, namespace: str, text: str, revision: str) -> None:
+    async def _write_configmap(
+        self, namespace: str, memory: _Memory, text: str, revision: str
+    ) -> bool:
         name = self._settings.configmap_name
         if text in self._configmaps.get(namespace, ()):
-            return
-        # The index may lag behind our own last write: ask the API before writing again.
-        live = await self._kube.read_configmap(namespace, name)
-        if live is not None and (live.get("data") or {}).get(FLAGS_KEY) == text:
-            return
+            memory.written = text
+            return False
+        if text == memory.written:
+            # Written by us already: the index lags behind our write, or someone changed
+            # the ConfigMap since. Only the live object can tell.
+            live = await self._kube.read_configmap(namespace, name)
+            if live is not None and (live.get("data") or {}).get(FLAGS_KEY) == text:
+                return False
         try:
             await self._kube.write_configmap(
                 namespace,
@@ -117,8 +176,9 @@ class FlagPublisher:
             if namespace_going_away(exc):
                 # Nothing to publish into; its flags' deletion events follow.
                 logger.info("namespace %s is being deleted; not publishing", namespace)
-                return
+                return False
             raise
+        memory.written = text
         metrics.CONFIGMAP_WRITES.labels(namespace).inc()
         logger.info(
             "published %s/%s revision %s",
@@ -127,34 +187,36 @@ class FlagPublisher:
             revision[:12],
             extra={"namespace": namespace, "revision": revision},
         )
+        return True
 
     async def _report(
         self,
         namespace: str,
+        memory: _Memory,
         records: list[FlagRecord],
         outcomes: Mapping[str, FlagOutcome],
         revision: str,
-    ) -> None:
+    ) -> bool:
+        """Patch the status of every flag whose outcome or object changed; True if any."""
         now = datetime.now(UTC).replace(microsecond=0)
         semaphore = asyncio.Semaphore(STATUS_PATCH_CONCURRENCY)
 
-        async def one(record: FlagRecord) -> None:
-            outcome = outcomes.get(record.name)
-            if outcome is None:
-                return
+        async def one(record: FlagRecord, outcome: FlagOutcome) -> bool:
             status, new_conflict = desired_status(
                 record, outcome, revision, self._settings.configmap_name, now
             )
             # A merge patch deletes null fields, so the stored status never holds them.
             if prune_none(status) == {k: record.status[k] for k in status if k in record.status}:
-                return
+                memory.reported[record.name] = (record, outcome)
+                return False
             async with semaphore:
                 try:
                     await self._kube.patch_status("featureflags", namespace, record.name, status)
                 except Exception as exc:
                     # Deleted meanwhile, or a transient API error: the next event retries.
                     logger.warning("status of %s/%s not written: %s", namespace, record.name, exc)
-                    return
+                    return False
+                memory.reported[record.name] = (record, outcome)
                 if new_conflict:
                     await self._kube.post_event(
                         record.involved(namespace),
@@ -162,8 +224,18 @@ class FlagPublisher:
                         "KeyConflict",
                         _conflict_message(outcome),
                     )
+            return True
 
-        await asyncio.gather(*(one(r) for r in records))
+        pending = []
+        for record in records:
+            outcome = outcomes.get(record.name)
+            if outcome is None:
+                continue
+            seen = memory.reported.get(record.name)
+            if seen is not None and seen[0] is record and seen[1] == outcome:
+                continue
+            pending.append(one(record, outcome))
+        return any(await asyncio.gather(*pending))
 
 
 def namespace_going_away(exc: ApiException) -> bool:

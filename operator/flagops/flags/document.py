@@ -83,10 +83,19 @@ def build_document(flags: Mapping[str, FlagState | Mapping[str, Any]]) -> tuple[
 
     Deterministic: the same flags (in any order) give byte-identical text.
     """
+    return document_from_entries({key: _as_state(key, flags[key]).to_json_obj() for key in flags})
+
+
+def document_from_entries(entries: Mapping[str, Mapping[str, Any]]) -> tuple[str, str]:
+    """`build_document` for entries already dumped by `FlagState.to_json_obj()`.
+
+    The operator keeps each flag's entry between publishes, so a one-flag change
+    does not dump every flag again.
+    """
     flags_obj: dict[str, Any] = {}
-    for key in sorted(flags):
+    for key in sorted(entries):
         _check_key(key)
-        flags_obj[key] = _as_state(key, flags[key]).to_json_obj()
+        flags_obj[key] = entries[key]
     revision = revision_of(flags_obj)
     text = canonical_json({"schema": SCHEMA_VERSION, "revision": revision, "flags": flags_obj})
     return text, revision

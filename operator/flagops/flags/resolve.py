@@ -6,7 +6,7 @@ module decides the published document and each flag's outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -147,7 +147,16 @@ def effective_state(flag: FlagInput, control: RolloutControl | None) -> tuple[Fl
     return state, source
 
 
-def resolve(flags: Sequence[FlagInput], rollouts: Iterable[RolloutControl]) -> Resolution:
+StateOf = Callable[[FlagInput, RolloutControl | None], tuple[FlagState, str]]
+
+
+def resolve(
+    flags: Sequence[FlagInput],
+    rollouts: Iterable[RolloutControl],
+    state_of: StateOf = effective_state,
+) -> Resolution:
+    """Each flag's outcome and the published flags. `state_of` lets a caller that keeps
+    states between rounds (the operator) skip recomputing unchanged flags."""
     control = controlling_rollouts(rollouts)
     by_key: dict[str, list[FlagInput]] = {}
     outcomes: dict[str, FlagOutcome] = {}
@@ -164,7 +173,7 @@ def resolve(flags: Sequence[FlagInput], rollouts: Iterable[RolloutControl]) -> R
         owners.sort(key=lambda f: (f.created, f.name))
         names = [f.name for f in owners]
         for position, flag in enumerate(owners):
-            state, source = effective_state(flag, control.get(flag.name))
+            state, source = state_of(flag, control.get(flag.name))
             winner = position == 0
             if winner:
                 published[key] = state
