@@ -621,7 +621,8 @@ def _message(r: _Round) -> str:
     if phase is Phase.PENDING:
         if _validated(r) and inputs.flag is None:
             return "validated; waiting for the flag's current state to adopt it"
-        return "waiting for validation"
+        # The controller's note says what validation waits for (e.g. Prometheus unreachable).
+        return _join("waiting for validation", inputs.analysis_message)
     if phase is Phase.ROLLED_BACK:
         return (
             f"rolled back to DISABLED ({state.hold.value if state.hold else ''}); "

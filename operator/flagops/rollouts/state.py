@@ -165,7 +165,7 @@ def apply_to_status(
             RolloutCondition.VALIDATED,
             ConditionStatus.TRUE if inputs.validated else ConditionStatus.FALSE,
             "ChecksPassed" if inputs.validated else "ChecksFailed",
-            inputs.degraded_reason or "",
+            inputs.degraded_reason or ("" if inputs.validated else inputs.analysis_message),
             now,
             generation,
         )

@@ -98,12 +98,6 @@ def test_pending_until_prometheus_validates_the_queries(make_env: EnvFactory) ->
     assert condition(status, "Validated")["status"] == "True"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rollouts/state.py apply_to_status writes the Validated condition's message from"
-    " degraded_reason only, and decide._message says just 'waiting for validation': the"
-    " controller's note (Prometheus unreachable) is dropped, so nobody sees why it waits",
-)
 def test_pending_says_why(make_env: EnvFactory) -> None:
     env = make_env()
     env.create_flag(enabled=False)
