@@ -69,3 +69,12 @@ app.kubernetes.io/part-of: flagops
   resources: [events]
   verbs: [create, patch]
 {{- end -}}
+
+{{/* probeEnv map -> "NAME=value,NAME2=value2" (FLAGOPS_PROBE_ENV), sorted for stable renders. */}}
+{{- define "flagops.probeEnv" -}}
+{{- $pairs := list -}}
+{{- range $name, $value := . -}}
+{{- $pairs = append $pairs (printf "%s=%v" $name $value) -}}
+{{- end -}}
+{{- join "," $pairs -}}
+{{- end -}}

@@ -34,6 +34,8 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "configMapName": "flags",
         "logFormat": "text",
         "peering": "flags-peering",
+        "peeringLifetime": 15,
+        "probeEnv": {"FLAGOPS_PROBE_MOCK_MODE": "true", "FLAGOPS_CALENDAR_ID": "meals"},
         "metricsPort": 9100,
         "healthPort": 9101,
         "serviceAccount": {"name": "flags-operator-sa"},

@@ -184,6 +184,7 @@ def test_defaults(rendered: dict[str, list[Any]]) -> None:
         "FLAGOPS_HEALTH_PORT": "8081",
         "FLAGOPS_LOG_FORMAT": "json",
         "FLAGOPS_PEERING": "flagops",
+        "FLAGOPS_PEERING_LIFETIME": "60",
     }
     assert one(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
     assert one(docs, "NetworkPolicy")["spec"]["policyTypes"] == ["Ingress", "Egress"]
@@ -211,6 +212,8 @@ def test_custom_values(rendered: dict[str, list[Any]]) -> None:
     assert e["FLAGOPS_CONFIGMAP_NAME"] == "flags"
     assert e["FLAGOPS_LOG_FORMAT"] == "text"
     assert e["FLAGOPS_PEERING"] == "flags-peering"
+    assert e["FLAGOPS_PEERING_LIFETIME"] == "15"
+    assert e["FLAGOPS_PROBE_ENV"] == "FLAGOPS_CALENDAR_ID=meals,FLAGOPS_PROBE_MOCK_MODE=true"
     assert e["TZ"] == "UTC"
     # One standalone replica: no peering object, and no PDB that would block node drains.
     assert not by_kind(docs, "ClusterKopfPeering")
