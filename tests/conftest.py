@@ -14,10 +14,12 @@ import pytest
 
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.kubelet_standin import ProbeKubeletStandIn
+from flagops.testing.operator import OperatorProcess
 from flagops.testing.prometheus import PrometheusServer
 from flagops.testing.wait import wait_for
 
 PrometheusFactory = Callable[..., PrometheusServer]
+OperatorFactory = Callable[..., OperatorProcess]
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +95,32 @@ def flagops_crds(control_plane: ControlPlane) -> ControlPlane:
         "crd/clusterkopfpeerings.kopf.dev",
     )
     return control_plane
+
+
+@pytest.fixture
+def operator_factory(flagops_crds: ControlPlane) -> Iterator[OperatorFactory]:
+    """operator_factory([namespace], **OperatorProcess options) -> a started `flagops run`."""
+    started: list[OperatorProcess] = []
+
+    def start(namespaces: list[str], **kwargs: Any) -> OperatorProcess:
+        operator = OperatorProcess(flagops_crds.kubeconfig, namespaces, **kwargs)
+        started.append(operator)
+        return operator.start()
+
+    yield start
+    for operator in started:
+        operator.stop()
+
+
+@pytest.fixture
+def custom(kube_api: Any) -> Any:
+    from kubernetes import client
+
+    return client.CustomObjectsApi(kube_api)
+
+
+@pytest.fixture
+def core(kube_api: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(kube_api)

@@ -8,33 +8,9 @@ from typing import Any
 
 import pytest
 
-from flagops.api.resources import FEATUREFLAGS, ROLLOUTS
 from flagops.testing.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture(scope="session")
-def flagops_crds(control_plane: ControlPlane) -> ControlPlane:
-    """The committed CRDs (crds/), applied as a user would, and Established."""
-    control_plane.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "--field-manager=flagops-api-tests",
-        "-k",
-        str(REPO / "crds"),
-    )
-    control_plane.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        f"crd/{FEATUREFLAGS.crd_name}",
-        f"crd/{ROLLOUTS.crd_name}",
-        "crd/kopfpeerings.kopf.dev",
-        "crd/clusterkopfpeerings.kopf.dev",
-    )
-    return control_plane
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "delivery"))
 
 from delivery_cluster import Install
-from delivery_tools import REPO, find_helm
+from delivery_tools import find_helm
 
 from flagops.testing.controlplane import ControlPlane
 
@@ -26,28 +26,24 @@ def helm() -> Path:
 
 
 @pytest.fixture(scope="session")
-def delivery_crds(control_plane: ControlPlane) -> ControlPlane:
-    """flagops, kopf peering and Prometheus Operator CRDs, applied for real and Established."""
-    for source in (("-k", str(REPO / "crds")), ("-f", str(MONITORING_CRDS))):
-        control_plane.kubectl(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=flagops-delivery-tests",
-            *source,
-        )
-    control_plane.kubectl(
+def delivery_crds(flagops_crds: ControlPlane) -> ControlPlane:
+    """flagops and kopf peering CRDs (shared), plus the Prometheus Operator CRDs, Established."""
+    flagops_crds.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=flagops-delivery-tests",
+        "-f",
+        str(MONITORING_CRDS),
+    )
+    flagops_crds.kubectl(
         "wait",
         "--for=condition=Established",
         "--timeout=60s",
-        "crd/featureflags.flagops.dev",
-        "crd/rollouts.flagops.dev",
-        "crd/kopfpeerings.kopf.dev",
-        "crd/clusterkopfpeerings.kopf.dev",
         "crd/servicemonitors.monitoring.coreos.com",
         "crd/prometheusrules.monitoring.coreos.com",
     )
-    return control_plane
+    return flagops_crds
 
 
 @pytest.fixture

@@ -1,43 +1,15 @@
-"""Fixtures for publishing tests: the CRDs, and the operator as a real child process."""
+"""Fixtures for publishing tests (the operator factory and clients are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
-from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
 
-OperatorFactory = Callable[..., OperatorProcess]
-
 
 @pytest.fixture
-def operator_factory(flagops_crds: ControlPlane) -> Iterator[OperatorFactory]:
-    started: list[OperatorProcess] = []
-
-    def start(namespaces: list[str], **kwargs: Any) -> OperatorProcess:
-        operator = OperatorProcess(flagops_crds.kubeconfig, namespaces, **kwargs)
-        started.append(operator)
-        return operator.start()
-
-    yield start
-    for operator in started:
-        operator.stop()
-
-
-@pytest.fixture
-def operator(operator_factory: OperatorFactory, namespace: str) -> OperatorProcess:
-    return operator_factory([namespace])
-
-
-@pytest.fixture
-def core(kube_api: Any) -> client.CoreV1Api:
-    return client.CoreV1Api(kube_api)
-
-
-@pytest.fixture
-def custom(kube_api: Any) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(kube_api)
+def operator(operator_factory: Any, namespace: str) -> OperatorProcess:
+    started: OperatorProcess = operator_factory([namespace])
+    return started
