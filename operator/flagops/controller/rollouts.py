@@ -191,7 +191,9 @@ class RolloutReconciler:
             namespace, obj, spec, status, state.stage, now, flag, start=degraded is None
         )
 
-        action = self._pending_action(meta, status)
+        action, invalid = self._pending_action(meta, status)
+        if invalid is not None:
+            await self._kube.post_event(obj, EventType.WARNING.value, "ActionInvalid", invalid)
         verdict_result: analysis.AnalysisResult | None = None
         analysable = (
             config is not None
@@ -292,20 +294,24 @@ class RolloutReconciler:
                 return False, None, f"waiting for Prometheus to validate {label}: {check.message}"
         return True, None, ""
 
-    def _pending_action(self, meta: Mapping[str, Any], status: RolloutStatus) -> Action | None:
+    def _pending_action(
+        self, meta: Mapping[str, Any], status: RolloutStatus
+    ) -> tuple[Action | None, str | None]:
+        """The action to perform this round, and a complaint about a malformed one (once)."""
         value = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
         if not value:
-            return None
+            return None, None
         try:
             action = parse_action(value)
         except ValueError as exc:
-            if value not in self._bad_actions:
-                self._bad_actions.add(value)
-                logger.warning("ignoring malformed %s annotation: %s", ACTION_ANNOTATION, exc)
-            return None
+            if value in self._bad_actions:
+                return None, None
+            self._bad_actions.add(value)
+            logger.warning("ignoring malformed %s annotation: %s", ACTION_ANNOTATION, exc)
+            return None, f"ignored {ACTION_ANNOTATION} annotation: {exc}"
         if status.last_action is not None and status.last_action.id == action.id:
-            return None
-        return action
+            return None, None
+        return action, None
 
     def _analysis_due(
         self,

@@ -95,6 +95,20 @@ def test_actions_and_spec_switches(make_env: EnvFactory) -> None:
     assert action_result(status) == ("check", "Succeeded")
     assert parse_time(status["lastAnalysis"]["time"]) >= parse_time(before)
 
+    # A malformed annotation is refused with a Warning Event; nothing else changes.
+    env.custom.patch_namespaced_custom_object(
+        "flagops.dev",
+        "v1alpha1",
+        env.namespace,
+        "rollouts",
+        "calendar-sync",
+        {"metadata": {"annotations": {ACTION_ANNOTATION: "explode@x1"}}},
+    )
+    invalid = env.wait_events("ActionInvalid")[0]
+    assert invalid.type == "Warning"
+    assert ACTION_ANNOTATION in invalid.message
+    assert env.status()["lastAction"]["name"] == "check"
+
     # rollback, then retry.
     status = env.act_and_wait("rollback", reason="bad reviews")
     assert action_result(status) == ("rollback", "Succeeded")
