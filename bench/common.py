@@ -235,6 +235,92 @@ class ConfigMapWatch:
                 event.flags = None
 
 
+class ObjectWatch:
+    """Records what `extract` takes from every version of the objects a list call returns.
+
+    For custom objects (dicts): `list_fn` is e.g. `CustomObjectsApi.list_namespaced_custom_object`
+    and `args` its positional arguments. Like ConfigMapWatch, it starts from a list's
+    resourceVersion so nothing after `start()` is missed.
+    """
+
+    def __init__(
+        self,
+        list_fn: Callable[..., Any],
+        args: Sequence[Any],
+        extract: Callable[[Any], Any],
+        **kwargs: Any,
+    ) -> None:
+        from kubernetes import watch
+
+        self._list_fn = list_fn
+        self._args = list(args)
+        self._kwargs = kwargs
+        self._extract = extract
+        self._watch: Any = watch.Watch()  # type: ignore[no-untyped-call]
+        self.events: list[tuple[float, str, Any]] = []  # (arrival, event type, extract(obj))
+        self.error: BaseException | None = None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="object-watch", daemon=True)
+        self._resource_version = ""
+
+    def start(self) -> ObjectWatch:
+        listed = self._list_fn(*self._args, **self._kwargs)
+        meta = listed["metadata"] if isinstance(listed, dict) else listed.metadata
+        self._resource_version = (
+            meta["resourceVersion"] if isinstance(meta, dict) else meta.resource_version
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+    def _run(self) -> None:
+        try:
+            for event in self._watch.stream(
+                self._list_fn,
+                *self._args,
+                resource_version=self._resource_version,
+                **self._kwargs,
+            ):
+                at = time.perf_counter()
+                value = self._extract(event["object"])
+                with self._cond:
+                    self.events.append((at, str(event["type"]), value))
+                    self._cond.notify_all()
+        except Exception as exc:
+            with self._cond:
+                self.error = exc
+                self._cond.notify_all()
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.events)
+
+    def snapshot(self, since: int = 0) -> list[tuple[float, str, Any]]:
+        with self._cond:
+            return list(self.events[since:])
+
+    def wait_until(
+        self, predicate: Callable[[Any], bool], since: int, timeout: float
+    ) -> tuple[float, Any, int]:
+        """(arrival, value, index) of the first event at or after `since` that satisfies it."""
+        deadline = time.monotonic() + timeout
+        checked = since
+        with self._cond:
+            while True:
+                for index, (at, _, value) in enumerate(self.events[checked:], start=checked):
+                    if predicate(value):
+                        return at, value, index
+                checked = len(self.events)
+                if self.error is not None:
+                    raise RuntimeError(f"watch failed: {self.error!r}")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"watch never matched within {timeout:g}s")
+                self._cond.wait(remaining)
+
+
 # -- figures ------------------------------------------------------------------------------
 
 
