@@ -24,13 +24,14 @@ class Coalescer:
         *,
         min_interval: float,
         max_interval: float,
-        settle: float = 0.01,
+        settle: float = 0.0,
         name: str = "",
     ) -> None:
         self._flush = flush
         self._min_interval = min_interval
         self._max_interval = max_interval
-        # A short settle lets the events of one `kubectl apply` that arrive together share a flush.
+        # A settle delay would let simultaneous events share the first flush; the doubling
+        # interval already folds bursts, so by default a lone change goes out at once.
         self._settle = settle
         self._name = name
         self._dirty = asyncio.Event()

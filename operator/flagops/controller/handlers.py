@@ -15,7 +15,7 @@ from flagops.api.actions import ACTION_ANNOTATION
 from flagops.api.resources import GROUP, VERSION
 from flagops.api.stages import Stage
 from flagops.controller.kube import Kube
-from flagops.controller.publisher import MANAGED_BY, FlagPublisher, FlagRecord
+from flagops.controller.publisher import FLAGS_KEY, MANAGED_BY, FlagPublisher, FlagRecord
 from flagops.controller.rollouts import RolloutClaim, RolloutReconciler
 from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
 from flagops.rollouts.probe_job import ROLLOUT_LABEL
@@ -110,8 +110,24 @@ def register(
         publisher.request(namespace)
 
     @kopf.on.event(GROUP, VERSION, "featureflags", registry=registry)
-    async def flag_changed(namespace: str | None, **kwargs: Any) -> None:
-        publish(namespace, **kwargs)
+    async def flag_changed(
+        type: str | None, namespace: str | None, uid: str, meta: kopf.Meta, **kwargs: Any
+    ) -> None:
+        # Only the spec (generation) and the flag's existence change what is published;
+        # our own status patches come back here too and need no flush.
+        generation = meta.get("generation")
+        if type == "DELETED" or generations.get(uid) != generation:
+            publish(namespace, **kwargs)
+        if type == "DELETED":
+            generations.pop(uid, None)
+        else:
+            generations[uid] = generation
+
+    generations: dict[str, Any] = {}
+
+    # What each Rollout last held: most Rollout events are its own analysis writes, which
+    # change nothing the flags publish, and must not keep the publisher busy.
+    holds: dict[str, RolloutControl | None] = {}
 
     @kopf.on.event(GROUP, VERSION, "rollouts", registry=registry)
     async def rollout_changed(
@@ -123,8 +139,13 @@ def register(
         meta: kopf.Meta,
         **kwargs: Any,
     ) -> None:
-        publish(namespace, **kwargs)
+        bind(**kwargs)
+        hold = rollout_control(body)
+        if type == "DELETED" or uid not in holds or holds[uid] != hold:
+            publish(namespace, **kwargs)
+        holds[uid] = hold
         if type == "DELETED" and namespace is not None:
+            holds.pop(uid, None)
             reconciler.forget(uid, namespace, name)
             await warn_on_handback(namespace, body, kwargs["flag_index"])
         else:
@@ -182,8 +203,12 @@ def register(
     @kopf.on.event(
         "", "v1", "configmaps", labels=MANAGED_BY, when=is_flags_configmap, registry=registry
     )
-    async def configmap_changed(namespace: str | None, **kwargs: Any) -> None:
-        publish(namespace, **kwargs)
+    async def configmap_changed(
+        type: str | None, namespace: str | None, body: kopf.Body, **kwargs: Any
+    ) -> None:
+        text = (body.get("data") or {}).get(FLAGS_KEY)
+        if namespace is not None and (type == "DELETED" or not publisher.wrote(namespace, text)):
+            publish(namespace, **kwargs)
 
     @kopf.on.cleanup(registry=registry)
     async def stop_publishing(**_: Any) -> None:

@@ -132,6 +132,11 @@ class FlagPublisher:
             self._coalescers[namespace] = coalescer
         coalescer.request()
 
+    def wrote(self, namespace: str, text: str | None) -> bool:
+        """Whether `text` is what this publisher last wrote there (an echo of our write)."""
+        memory = self._memory.get(namespace)
+        return memory is not None and text is not None and memory.written == text
+
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self._coalescers.values()))
 
