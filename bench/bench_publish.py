@@ -173,7 +173,7 @@ class Bench:
         started = time.perf_counter()
         create()
         created = time.perf_counter()
-        published = watch.wait_until(
+        published = watch.wait_for_flags(
             lambda flags: set(flags) == expected, since=mark, timeout=self.config.timeout
         )
         wait_for(
@@ -257,7 +257,7 @@ class Bench:
                 GROUP, VERSION, namespace, PLURAL, name, {"spec": {"rolloutPercent": value}}
             )
             patch_seconds.append(time.perf_counter() - started)
-            seen = watch.wait_until(shows_value, since=mark, timeout=self.config.timeout)
+            seen = watch.wait_for_flags(shows_value, since=mark, timeout=self.config.timeout)
             latencies.append(seen.at - started)
             percents[name] = value
             watch.forget_documents()

@@ -52,6 +52,7 @@ from bench.common import (
     FlagsDoc,
     Observed,
     Row,
+    WatchLog,
     control_plane_with_crds,
     counter_value,
     histogram_sum_count,
@@ -131,86 +132,26 @@ class RolloutSeen:
         return value if isinstance(value, str) else None
 
 
-class RolloutWatch:
-    """Every version of the Rollouts in a namespace, with arrival times (list, then watch)."""
+def _rollout_seen(type_: str, obj: Any, at: float) -> RolloutSeen:
+    return RolloutSeen(
+        at=at, type=type_, name=str(obj["metadata"]["name"]), status=dict(obj.get("status") or {})
+    )
+
+
+class RolloutWatch(WatchLog[RolloutSeen]):
+    """Every version of the Rollouts in a namespace, with arrival times."""
 
     def __init__(self, api_client: Any, namespace: str) -> None:
-        from kubernetes import client, watch
+        from kubernetes import client
 
-        self._custom: Any = client.CustomObjectsApi(api_client)
-        self._watch: Any = watch.Watch()  # type: ignore[no-untyped-call]
-        self.namespace = namespace
-        self.events: list[RolloutSeen] = []
-        self.error: BaseException | None = None
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(
-            target=self._run, name=f"flr-watch-{namespace}", daemon=True
+        custom: Any = client.CustomObjectsApi(api_client)
+        super().__init__(
+            f"Rollouts in {namespace}",
+            custom.list_namespaced_custom_object,
+            (GROUP, VERSION, namespace, ROLLOUTS),
+            {},
+            _rollout_seen,
         )
-        self._resource_version = ""
-
-    def start(self) -> RolloutWatch:
-        listed = self._custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, ROLLOUTS
-        )
-        self._resource_version = listed["metadata"]["resourceVersion"]
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._watch.stop()
-
-    def _run(self) -> None:
-        try:
-            for event in self._watch.stream(
-                self._custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                ROLLOUTS,
-                resource_version=self._resource_version,
-                timeout_seconds=3600,
-            ):
-                at = time.perf_counter()
-                obj = event["object"]
-                seen = RolloutSeen(
-                    at=at,
-                    type=str(event["type"]),
-                    name=str(obj["metadata"]["name"]),
-                    status=dict(obj.get("status") or {}),
-                )
-                with self._cond:
-                    self.events.append(seen)
-                    self._cond.notify_all()
-        except Exception as exc:
-            with self._cond:
-                self.error = exc
-                self._cond.notify_all()
-
-    def mark(self) -> int:
-        with self._cond:
-            return len(self.events)
-
-    def since(self, mark: int) -> list[RolloutSeen]:
-        with self._cond:
-            return list(self.events[mark:])
-
-    def wait_until(
-        self, predicate: Callable[[RolloutSeen], bool], since: int, timeout: float
-    ) -> RolloutSeen:
-        deadline = time.monotonic() + timeout
-        checked = since
-        with self._cond:
-            while True:
-                for seen in self.events[checked:]:
-                    if predicate(seen):
-                        return seen
-                checked = len(self.events)
-                if self.error is not None:
-                    raise RuntimeError(f"Rollout watch failed: {self.error!r}")
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(f"no matching Rollout version within {timeout:g}s")
-                self._cond.wait(remaining)
 
 
 def _answers(action_id: str) -> Callable[[RolloutSeen], bool]:
@@ -507,7 +448,7 @@ def _stage_round(
     world.create_flag(namespace, name, "calendar_sync", enabled=False)
     world.create_rollout(namespace, name, stage_duration="2s", interval="1s")
     watch.wait_until(_at_stage(name, "FULL"), since=mark, timeout=timeout)
-    cm_watch.wait_until(_publishes(key, "FULL"), since=cm_mark, timeout=timeout)
+    cm_watch.wait_for_flags(_publishes(key, "FULL"), since=cm_mark, timeout=timeout)
     previous: str | None = None
     cm_index = cm_mark
     for seen in watch.since(mark):

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -136,32 +136,44 @@ class Observed:
     flags: FlagsDoc | None = field(repr=False)
 
 
-class ConfigMapWatch:
-    """Records every version of a namespace's `feature-flags` ConfigMap with its arrival time.
+T = TypeVar("T")
 
-    A list first fixes the starting resourceVersion, so no write after `start()`
+
+class WatchLog(Generic[T]):
+    """Every event of one watch with its arrival time, in a thread; waits with deadlines.
+
+    A list first fixes the starting resourceVersion, so no change after `start()`
     returns is missed even if the watch connection opens a moment later.
     """
 
-    def __init__(self, api_client: Any, namespace: str, name: str = CONFIGMAP) -> None:
-        from kubernetes import client, watch
+    def __init__(
+        self,
+        label: str,
+        list_call: Callable[..., Any],
+        list_args: tuple[Any, ...],
+        list_kwargs: Mapping[str, Any],
+        convert: Callable[[str, Any, float], T],
+    ) -> None:
+        from kubernetes import watch
 
-        # The client is typed loosely (Optional everywhere); Any keeps that out of this code.
-        self._core: Any = client.CoreV1Api(api_client)
         self._watch: Any = watch.Watch()  # type: ignore[no-untyped-call]
-        self.namespace = namespace
-        self._selector = f"metadata.name={name}"
-        self.events: list[Observed] = []
+        self._label = label
+        self._list_call = list_call
+        self._list_args = list_args
+        self._list_kwargs = dict(list_kwargs)
+        self._convert = convert
+        self.events: list[T] = []
         self.error: BaseException | None = None
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"cm-watch-{namespace}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"watch-{label}", daemon=True)
         self._resource_version = ""
 
-    def start(self) -> ConfigMapWatch:
-        listed = self._core.list_namespaced_config_map(
-            self.namespace, field_selector=self._selector
+    def start(self) -> Self:
+        listed = self._list_call(*self._list_args, **self._list_kwargs)
+        metadata = listed["metadata"] if isinstance(listed, dict) else listed.metadata
+        self._resource_version = (
+            metadata["resourceVersion"] if isinstance(metadata, dict) else metadata.resource_version
         )
-        self._resource_version = listed.metadata.resource_version
         self._thread.start()
         return self
 
@@ -172,25 +184,15 @@ class ConfigMapWatch:
     def _run(self) -> None:
         try:
             for event in self._watch.stream(
-                self._core.list_namespaced_config_map,
-                self.namespace,
-                field_selector=self._selector,
+                self._list_call,
+                *self._list_args,
                 resource_version=self._resource_version,
+                timeout_seconds=3600,
+                **self._list_kwargs,
             ):
-                at = time.perf_counter()
-                obj = event["object"]
-                flags: FlagsDoc | None = None
-                with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):
-                    flags = json.loads((obj.data or {})[FLAGS_KEY])["flags"]
-                observed = Observed(
-                    at=at,
-                    type=str(event["type"]),
-                    resource_version=str(obj.metadata.resource_version),
-                    flag_count=len(flags) if flags is not None else -1,
-                    flags=flags,
-                )
+                item = self._convert(str(event["type"]), event["object"], time.perf_counter())
                 with self._cond:
-                    self.events.append(observed)
+                    self.events.append(item)
                     self._cond.notify_all()
         except Exception as exc:
             with self._cond:
@@ -202,31 +204,67 @@ class ConfigMapWatch:
         with self._cond:
             return len(self.events)
 
-    def writes_since(self, mark: int) -> int:
-        """Versions delivered since `mark` (each ADDED/MODIFIED event is one write)."""
+    def since(self, mark: int) -> list[T]:
         with self._cond:
-            return sum(1 for e in self.events[mark:] if e.type in ("ADDED", "MODIFIED"))
+            return list(self.events[mark:])
 
-    def wait_until(
-        self, predicate: Callable[[FlagsDoc], bool], since: int, timeout: float
-    ) -> Observed:
-        """The first version at or after index `since` whose flags satisfy `predicate`."""
+    def wait_until(self, predicate: Callable[[T], bool], since: int, timeout: float) -> T:
+        """The first event at or after index `since` that satisfies `predicate`."""
         deadline = time.monotonic() + timeout
         checked = since
         with self._cond:
             while True:
-                for event in self.events[checked:]:
-                    if event.flags is not None and predicate(event.flags):
-                        return event
+                for item in self.events[checked:]:
+                    if predicate(item):
+                        return item
                 checked = len(self.events)
                 if self.error is not None:
-                    raise RuntimeError(f"ConfigMap watch failed: {self.error!r}")
+                    raise RuntimeError(f"{self._label} watch failed: {self.error!r}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"ConfigMap {self.namespace}/{CONFIGMAP} never matched within {timeout:g}s"
-                    )
+                    raise TimeoutError(f"{self._label} never matched within {timeout:g}s")
                 self._cond.wait(remaining)
+
+
+def _observed(type_: str, obj: Any, at: float) -> Observed:
+    flags: FlagsDoc | None = None
+    with contextlib.suppress(TypeError, ValueError, KeyError, AttributeError):
+        flags = json.loads((obj.data or {})[FLAGS_KEY])["flags"]
+    return Observed(
+        at=at,
+        type=type_,
+        resource_version=str(obj.metadata.resource_version),
+        flag_count=len(flags) if flags is not None else -1,
+        flags=flags,
+    )
+
+
+class ConfigMapWatch(WatchLog[Observed]):
+    """Every version of a namespace's `feature-flags` ConfigMap with its arrival time."""
+
+    def __init__(self, api_client: Any, namespace: str, name: str = CONFIGMAP) -> None:
+        from kubernetes import client
+
+        # The client is typed loosely (Optional everywhere); Any keeps that out of this code.
+        core: Any = client.CoreV1Api(api_client)
+        self.namespace = namespace
+        super().__init__(
+            f"ConfigMap {namespace}/{name}",
+            core.list_namespaced_config_map,
+            (namespace,),
+            {"field_selector": f"metadata.name={name}"},
+            _observed,
+        )
+
+    def writes_since(self, mark: int) -> int:
+        """Versions delivered since `mark` (each ADDED/MODIFIED event is one write)."""
+        return sum(1 for e in self.since(mark) if e.type in ("ADDED", "MODIFIED"))
+
+    def wait_for_flags(
+        self, predicate: Callable[[FlagsDoc], bool], since: int, timeout: float
+    ) -> Observed:
+        """The first version at or after index `since` whose flags satisfy `predicate`."""
+        return self.wait_until(lambda e: e.flags is not None and predicate(e.flags), since, timeout)
 
     def forget_documents(self) -> None:
         """Drop parsed documents already looked at, so long runs stay small in memory."""
