@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
@@ -54,6 +54,17 @@ class ApiModel(BaseModel):
     def to_api(self) -> dict[str, object]:
         """The object as the Kubernetes API wants it: camelCase, no nulls."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ApiObject(ApiModel):
+    """What every flagops object has besides its spec and status."""
+
+    api_version: str = "flagops.dev/v1alpha1"
+    metadata: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", ""))
 
 
 class ConditionStatus(StrEnum):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from flagops.api.common import ApiModel, Cohort, Condition, Timestamp, unique_items
+from flagops.api.common import ApiModel, ApiObject, Cohort, Condition, Timestamp, unique_items
 from flagops.api.stages import Stage
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -178,18 +177,12 @@ class FeatureFlagStatus(ApiModel):
     )
 
 
-class FeatureFlag(ApiModel):
+class FeatureFlag(ApiObject):
     """A whole FeatureFlag object as the API returns it."""
 
-    api_version: str = "flagops.dev/v1alpha1"
     kind: str = "FeatureFlag"
-    metadata: dict[str, Any] = {}
     spec: FeatureFlagSpec
     status: FeatureFlagStatus = FeatureFlagStatus()
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name", ""))
 
     @property
     def key(self) -> str:

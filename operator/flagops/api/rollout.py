@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from flagops.api.common import ApiModel, Cohort, Condition, Timestamp, unique_items
+from flagops.api.common import ApiModel, ApiObject, Cohort, Condition, Timestamp, unique_items
 from flagops.api.durations import Duration, format_duration, parse_duration
 from flagops.api.stages import Stage
 
@@ -384,15 +384,9 @@ class RolloutStatus(ApiModel):
         return [record, *self.health_history][:HEALTH_HISTORY_LIMIT]
 
 
-class Rollout(ApiModel):
+class Rollout(ApiObject):
     """A whole Rollout object as the API returns it."""
 
-    api_version: str = "flagops.dev/v1alpha1"
     kind: str = "Rollout"
-    metadata: dict[str, Any] = {}
     spec: RolloutSpec
     status: RolloutStatus = RolloutStatus()
-
-    @property
-    def name(self) -> str:
-        return str(self.metadata.get("name", ""))
