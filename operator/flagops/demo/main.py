@@ -179,6 +179,11 @@ class Demo:
         wait_for(standin.ready.is_set, timeout=30, message="probe stand-in did not list pods")
         self.say(f"    operator log {operator.log_path}")
         self.say("demo pids: " + json.dumps(self.pids, sort_keys=True))
+        self.say(
+            f"    watch along from another shell: export KUBECONFIG={plane.kubeconfig};"
+            f" kubectl get rollouts -n {scenario.NAMESPACE} -w"
+            "  (make demo KEEP=1 keeps the cluster afterwards)"
+        )
 
         # The probe's credentials: what a platform team stores as a Secret; never printed.
         plane.kubectl(
