@@ -350,8 +350,11 @@ def _merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return patch
 
 
-class FlagAdmin:
-    """Reads and changes FeatureFlags in one namespace."""
+class NamespacedClient:
+    """Custom objects in one namespace, with kubectl's credentials and clear errors.
+
+    The base of both user-side clients, FlagAdmin and RolloutManager.
+    """
 
     def __init__(
         self,
@@ -364,16 +367,14 @@ class FlagAdmin:
         self.namespace = namespace
         self.custom = client.CustomObjectsApi(self.api_client)
 
-    # -- reading --------------------------------------------------------------------
-
-    def _list(self, resource: Resource) -> list[dict[str, Any]]:
-        result = call(
+    def _list(self, resource: Resource) -> dict[str, Any]:
+        """The list response as is (items and the list's resourceVersion)."""
+        result: dict[str, Any] = call(
             self.custom.list_namespaced_custom_object,
             resource.group, resource.version, self.namespace, resource.plural,
             verb="list", resource=resource, namespace=self.namespace,
         )  # fmt: skip
-        items: list[dict[str, Any]] = result.get("items", [])
-        return sorted(items, key=lambda o: str(o["metadata"]["name"]))
+        return result
 
     def _get(self, resource: Resource, name: str) -> dict[str, Any]:
         result: dict[str, Any] = call(
@@ -383,10 +384,20 @@ class FlagAdmin:
         )  # fmt: skip
         return result
 
+
+class FlagAdmin(NamespacedClient):
+    """Reads and changes FeatureFlags in one namespace."""
+
+    # -- reading --------------------------------------------------------------------
+
+    def _items(self, resource: Resource) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._list(resource).get("items", [])
+        return sorted(items, key=lambda o: str(o["metadata"]["name"]))
+
     def list_flags(self) -> list[FlagSummary]:
         """Every FeatureFlag in the namespace, sorted by key."""
         return sorted(
-            (summarize_flag(o) for o in self._list(FEATUREFLAGS)), key=lambda f: (f.key, f.name)
+            (summarize_flag(o) for o in self._items(FEATUREFLAGS)), key=lambda f: (f.key, f.name)
         )
 
     def find(self, key_or_name: str) -> dict[str, Any]:
@@ -403,7 +414,7 @@ class FlagAdmin:
                 raise FlagNotFound(exact, self.namespace) from None
         matches = [
             o
-            for o in self._list(FEATUREFLAGS)
+            for o in self._items(FEATUREFLAGS)
             if o["metadata"]["name"] == key_or_name
             or (o.get("spec") or {}).get("key") == key_or_name
         ]

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from flagops.api.actions import ACTION_ANNOTATION, ActionVerb, format_action, new_action_id
 from flagops.api.common import Condition
 from flagops.api.featureflag import FeatureFlagSpec, effective_key
-from flagops.api.resources import FEATUREFLAGS, ROLLOUTS, Resource
+from flagops.api.resources import FEATUREFLAGS, ROLLOUTS
 from flagops.api.rollout import (
     ActionRecord,
     AnalysisRecord,
@@ -39,9 +39,9 @@ from flagops.flags.admin import (
     FlagopsError,
     Forbidden,
     InvalidChange,
+    NamespacedClient,
     NotFound,
     call,
-    load_api_client,
     translate_api_error,
 )
 from flagops.rollouts import analysis
@@ -206,7 +206,7 @@ def summarize_rollout(obj: dict[str, Any]) -> RolloutSummary:
     )
 
 
-class RolloutManager:
+class RolloutManager(NamespacedClient):
     """Rollouts in one namespace, for programs and on-call people."""
 
     def __init__(
@@ -217,30 +217,12 @@ class RolloutManager:
         context: str | None = None,
         prometheus_address: str | None = None,
     ) -> None:
-        self.api_client = api_client or load_api_client(kubeconfig, context)
-        self.namespace = namespace
-        self.custom = client.CustomObjectsApi(self.api_client)
+        super().__init__(api_client, namespace, kubeconfig, context)
         self.core = client.CoreV1Api(self.api_client)
         self.prometheus_address = prometheus_address or os.environ.get(PROMETHEUS_ADDRESS_ENV)
         self._can_watch = True
 
     # -- reading --------------------------------------------------------------------
-
-    def _get(self, resource: Resource, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = call(
-            self.custom.get_namespaced_custom_object,
-            resource.group, resource.version, self.namespace, resource.plural, name,
-            verb="get", resource=resource, namespace=self.namespace, name=name,
-        )  # fmt: skip
-        return result
-
-    def _list(self, resource: Resource) -> dict[str, Any]:
-        result: dict[str, Any] = call(
-            self.custom.list_namespaced_custom_object,
-            resource.group, resource.version, self.namespace, resource.plural,
-            verb="list", resource=resource, namespace=self.namespace,
-        )  # fmt: skip
-        return result
 
     def get_rollout_status(self, name: str) -> RolloutSummary:
         return summarize_rollout(self._get(ROLLOUTS, name))
