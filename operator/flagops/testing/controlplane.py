@@ -30,13 +30,12 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from flagops.testing.binaries import find_bin_dir
 from flagops.testing.certs import CertificateAuthority, service_account_key
 from flagops.testing.kubeconfig import write_kubeconfig
-from flagops.testing.process import ManagedProcess, free_port, tail
+from flagops.testing.process import ManagedProcess, Service, free_port, tail
 from flagops.testing.wait import wait_for
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
@@ -84,7 +83,7 @@ def _http_get(url: str, context: ssl.SSLContext | None, timeout: float = 5) -> t
         return int(response.status), response.read().decode(errors="replace")
 
 
-class ControlPlane:
+class ControlPlane(Service):
     """etcd + kube-apiserver (+ kube-controller-manager) on loopback; a context manager."""
 
     def __init__(
@@ -113,18 +112,6 @@ class ControlPlane:
         self._users = 0
 
     # -- lifecycle ---------------------------------------------------------
-
-    def __enter__(self) -> ControlPlane:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def bin_dir(self) -> Path:

@@ -40,10 +40,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from flagops.testing.process import ManagedProcess, tail
+from flagops.testing.process import ManagedProcess, Service, tail
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ def _expand(text: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", repl, text)
 
 
-class ProbeKubeletStandIn:
+class ProbeKubeletStandIn(Service):
     """Executes probe pods locally and reports their status through the API."""
 
     def __init__(
@@ -168,18 +167,6 @@ class ProbeKubeletStandIn:
         self.ready = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------
-
-    def __enter__(self) -> ProbeKubeletStandIn:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         if self._thread is not None:

@@ -9,13 +9,12 @@ import tempfile
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
-from flagops.testing.process import ManagedProcess, free_port
+from flagops.testing.process import ManagedProcess, Service, free_port
 from flagops.testing.wait import wait_for
 
 
-class OperatorProcess:
+class OperatorProcess(Service):
     def __init__(
         self,
         kubeconfig: Path,
@@ -99,14 +98,3 @@ class OperatorProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
-
-    def __enter__(self) -> OperatorProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

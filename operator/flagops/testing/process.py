@@ -10,6 +10,8 @@ import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 _PR_SET_PDEATHSIG = 1
 
@@ -113,3 +115,29 @@ class ManagedProcess:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
         return None
+
+
+class Service:
+    """The harness's long-running parts as context managers: started on enter, shut down
+    for good on exit (`close`, which is `stop` unless a part can also be restarted)."""
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stop()
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

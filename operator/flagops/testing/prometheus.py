@@ -9,10 +9,9 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from flagops.testing.process import ManagedProcess, free_port
+from flagops.testing.process import ManagedProcess, Service, free_port
 from flagops.testing.wait import wait_for
 
 DEFAULT_JOB = "flagops-test"
@@ -32,7 +31,7 @@ def _find_prometheus() -> str:
     return found
 
 
-class PrometheusServer:
+class PrometheusServer(Service):
     """One Prometheus scraping `targets` ("host:port") as job `job`.
 
     stop() and start() again reuse the port and the TSDB folder, which is how
@@ -81,18 +80,6 @@ class PrometheusServer:
     @property
     def log_path(self) -> Path:
         return self._process.log_path
-
-    def __enter__(self) -> PrometheusServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _write_config(self) -> None:
         # JSON is YAML, so no YAML writer is needed.
