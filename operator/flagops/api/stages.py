@@ -38,11 +38,6 @@ def next_stage(stage: Stage) -> Stage:
     return ORDER[min(index(stage) + 1, len(ORDER) - 1)]
 
 
-def previous_stage(stage: Stage) -> Stage:
-    """The stage one step down; DISABLED stays DISABLED."""
-    return ORDER[max(index(stage) - 1, 0)]
-
-
 def adoption_stage(enabled: bool, rollout_percent: int) -> Stage:
     """The stage a new Rollout adopts a flag at.
 

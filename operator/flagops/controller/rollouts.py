@@ -20,8 +20,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
+from flagops.api.common import ConditionStatus, set_condition
 from flagops.api.resources import ROLLOUTS
-from flagops.api.rollout import RolloutSpec, RolloutStatus, Verdict
+from flagops.api.rollout import Phase, RolloutCondition, RolloutSpec, RolloutStatus
 from flagops.api.stages import PERCENT, Stage
 from flagops.controller import metrics
 from flagops.controller.kube import Kube
@@ -409,9 +410,6 @@ class RolloutReconciler:
         reason: str,
         now: datetime,
     ) -> None:
-        from flagops.api.common import ConditionStatus, set_condition
-        from flagops.api.rollout import Phase, RolloutCondition
-
         conditions = set_condition(
             list(status.conditions),
             RolloutCondition.VALIDATED,
@@ -489,7 +487,3 @@ def _validation_message(exc: ValidationError) -> str:
         f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
         for err in exc.errors(include_input=False, include_url=False)
     )
-
-
-def verdict_label(verdict: Verdict | None) -> str:
-    return verdict.value if verdict else "None"
