@@ -10,16 +10,20 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import mmh3
 
 __all__ = [
     "CompiledFlag",
+    "Reason",
     "bucket",
     "compile_flag",
     "evaluate",
     "evaluate_compiled",
+    "evaluate_reason",
+    "evaluate_reason_compiled",
     "forced_flag",
     "murmur3_32",
     "parse_rfc3339",
@@ -163,6 +167,51 @@ def evaluate_compiled(
     if percent <= 0 or user_id is None:
         return False
     return bucket(flag.key, user_id) <= percent
+
+
+class Reason(StrEnum):
+    """Which step decided, in OpenFeature's words (OFREP and the provider report it)."""
+
+    DISABLED = "DISABLED"  # off, or outside [startDate, endDate)
+    TARGETING_MATCH = "TARGETING_MATCH"  # a cohort (or `all`) decided
+    STATIC = "STATIC"  # 100%: on for everyone
+    SPLIT = "SPLIT"  # the percentage bucket decided (0% included)
+    DEFAULT = "DEFAULT"  # a partial percentage but no user id to bucket
+
+
+def evaluate_reason_compiled(
+    flag: CompiledFlag, user_id: str | None, cohort: str | None, now_us: int
+) -> tuple[bool, Reason]:
+    """`evaluate_compiled` and the step that decided; the two never disagree on the value."""
+    if not flag.enabled:
+        return False, Reason.DISABLED
+    if flag.windowed:
+        if flag.start_us is not None and now_us < flag.start_us:
+            return False, Reason.DISABLED
+        if flag.end_us is not None and now_us >= flag.end_us:
+            return False, Reason.DISABLED
+    if flag.all_cohorts or (cohort is not None and cohort in flag.cohorts):
+        return True, Reason.TARGETING_MATCH
+    percent = flag.percent
+    if percent >= 100:
+        return True, Reason.STATIC
+    if percent <= 0:
+        return False, Reason.SPLIT
+    if user_id is None:
+        return False, Reason.DEFAULT
+    return bucket(flag.key, user_id) <= percent, Reason.SPLIT
+
+
+def evaluate_reason(
+    state: Mapping[str, Any],
+    key: str,
+    user_id: str | None = None,
+    cohort: str | None = None,
+    now: datetime | None = None,
+) -> tuple[bool, Reason]:
+    """`evaluate` with the reason that decided it."""
+    now_us = to_epoch_us(now if now is not None else datetime.now(UTC))
+    return evaluate_reason_compiled(compile_flag(key, state), user_id, cohort, now_us)
 
 
 def evaluate(

@@ -15,7 +15,7 @@ import mmh3
 import pytest
 
 from flagops.flags import FeatureFlags, build_document, evaluate
-from flagops.flags.evaluate import parse_rfc3339, to_epoch_us
+from flagops.flags.evaluate import Reason, evaluate_reason, parse_rfc3339, to_epoch_us
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "vectors"
 CASES: list[dict[str, Any]] = json.loads(
@@ -145,3 +145,34 @@ def test_parse_rfc3339_rejects(text: str) -> None:
 def test_parse_rfc3339_accepts_z_and_offsets() -> None:
     assert parse_rfc3339("2026-06-01T12:00:00Z") == parse_rfc3339("2026-06-01T14:00:00+02:00")
     assert parse_rfc3339("2026-06-01t12:00:00.250z").microsecond == 250000
+
+
+@pytest.mark.parametrize("case", CASES, ids=_ids)
+def test_evaluate_reason_agrees_with_evaluate(case: dict[str, Any]) -> None:
+    now = parse_rfc3339(case["now"])
+    value, reason = evaluate_reason(
+        case["state"], case["key"], case["userId"], case["cohort"], now=now
+    )
+    assert value is case["expected"]
+    state = case["state"]
+    if not state["enabled"]:
+        assert reason is Reason.DISABLED
+    elif value and case["cohort"] is None and "all" not in state["allowedCohorts"]:
+        assert reason in {Reason.STATIC, Reason.SPLIT}
+
+
+def test_evaluate_reason_names_each_step() -> None:
+    now = parse_rfc3339("2026-01-01T00:00:00Z")
+    on = {"enabled": True, "rolloutPercent": 50, "allowedCohorts": ["beta"]}
+    assert evaluate_reason({**on, "enabled": False}, "k", "u", None, now)[1] is Reason.DISABLED
+    late = {**on, "endDate": "2025-01-01T00:00:00Z"}
+    assert evaluate_reason(late, "k", "u", "beta", now) == (False, Reason.DISABLED)
+    assert evaluate_reason(on, "k", "u", "beta", now) == (True, Reason.TARGETING_MATCH)
+    full = {**on, "rolloutPercent": 100}
+    assert evaluate_reason(full, "k", None, None, now) == (True, Reason.STATIC)
+    assert evaluate_reason({**on, "rolloutPercent": 0}, "k", "u", None, now) == (
+        False,
+        Reason.SPLIT,
+    )
+    assert evaluate_reason(on, "k", None, None, now) == (False, Reason.DEFAULT)
+    assert evaluate_reason(on, "k", "u", None, now)[1] is Reason.SPLIT
