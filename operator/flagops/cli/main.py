@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "run": ("flagops.cli.run", "run the operator (kopf)"),
     "probe": ("flagops.cli.probe", "run one integration health probe and print its JSON result"),
     "crds": ("flagops.api.crdgen", "print the generated CustomResourceDefinitions"),
+    "relay": ("flagops.cli.relay", "serve flags to apps and browsers (OFREP, document streams)"),
 }
 
 
