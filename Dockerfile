@@ -7,8 +7,8 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
-# Wheels for the package and its dependencies: only the operator and calendar extras.
-RUN pip wheel --wheel-dir /wheels ".[operator,calendar]"
+# Wheels for the package and its dependencies: the operator, relay and calendar extras.
+RUN pip wheel --wheel-dir /wheels ".[operator,relay,calendar]"
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -19,7 +19,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TMPDIR=/tmp
 COPY --from=build /wheels /wheels
 # Byte-code is compiled here, at build time: at run time nothing may be written.
-RUN pip install --no-index --find-links /wheels "flagops[operator,calendar]" \
+RUN pip install --no-index --find-links /wheels "flagops[operator,relay,calendar]" \
     && rm -rf /wheels \
     && python -m compileall -q /usr/local/lib/python3.11/site-packages
 LABEL org.opencontainers.image.title="flagops" \

@@ -87,7 +87,7 @@ def test_entrypoint_is_the_flagops_console_script(capsys: pytest.CaptureFixture[
     assert "--prometheus-address" in capsys.readouterr().out
 
 
-def test_installs_only_the_operator_and_calendar_extras() -> None:
+def test_installs_only_the_operator_relay_and_calendar_extras() -> None:
     extras_seen = []
     for keyword, args in instructions():
         if keyword != "RUN" or "pip" not in args:
@@ -97,9 +97,9 @@ def test_installs_only_the_operator_and_calendar_extras() -> None:
             if match:
                 extras_seen.append({e.strip() for e in match["extras"].split(",")})
     assert extras_seen, "pip installs the project with extras"
-    assert all(extras == {"operator", "calendar"} for extras in extras_seen)
+    assert all(extras == {"operator", "relay", "calendar"} for extras in extras_seen)
     declared = set(distribution("flagops").metadata.get_all("Provides-Extra") or [])
-    assert {"operator", "calendar"} <= declared
+    assert {"operator", "relay", "calendar"} <= declared
 
 
 def test_build_context_has_what_the_dockerfile_copies() -> None:
