@@ -16,10 +16,12 @@ from flagops.testing.controlplane import ControlPlane
 from flagops.testing.kubelet_standin import ProbeKubeletStandIn
 from flagops.testing.operator import OperatorProcess
 from flagops.testing.prometheus import PrometheusServer
+from flagops.testing.relay import RelayProcess
 from flagops.testing.wait import wait_for
 
 PrometheusFactory = Callable[..., PrometheusServer]
 OperatorFactory = Callable[..., OperatorProcess]
+RelayFactory = Callable[..., RelayProcess]
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +126,18 @@ def core(kube_api: Any) -> Any:
     from kubernetes import client
 
     return client.CoreV1Api(kube_api)
+
+
+@pytest.fixture
+def relay_factory(control_plane: ControlPlane) -> Iterator[RelayFactory]:
+    """relay_factory([namespace], tokens=[...], **RelayProcess options) -> a ready relay."""
+    started: list[RelayProcess] = []
+
+    def start(namespaces: list[str], **kwargs: Any) -> RelayProcess:
+        relay = RelayProcess(control_plane.kubeconfig, namespaces, **kwargs)
+        started.append(relay)
+        return relay.start()
+
+    yield start
+    for relay in started:
+        relay.stop()
