@@ -214,7 +214,7 @@ class SseReader:
                 *lines, buffer = buffer.split(b"\n")
                 for raw in lines:
                     self._line(raw.rstrip(b"\r").decode(), fields)
-        except Exception:  # noqa: BLE001 - closing from another thread ends the read any way it likes
+        except Exception:  # closing from another thread ends the read in more ways than one
             return
         finally:
             self.opened.set()
