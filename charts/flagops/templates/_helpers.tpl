@@ -78,3 +78,40 @@ app.kubernetes.io/part-of: flagops
 {{- end -}}
 {{- join "," $pairs -}}
 {{- end -}}
+
+{{/* The relay: its own name, labels, ServiceAccount and tokens Secret. */}}
+{{- define "flagops.relay.fullname" -}}
+{{- printf "%s-relay" (include "flagops.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "flagops.relay.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "flagops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: relay
+{{- end -}}
+
+{{- define "flagops.relay.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "flagops.relay.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: flagops
+{{- end -}}
+
+{{- define "flagops.relay.serviceAccountName" -}}
+{{- if .Values.relay.serviceAccount.create -}}
+{{- default (include "flagops.relay.fullname" .) .Values.relay.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.relay.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flagops.relay.tokensSecret" -}}
+{{- default (printf "%s-tokens" (include "flagops.relay.fullname" .)) .Values.relay.tokens.secretName -}}
+{{- end -}}
+
+{{- define "flagops.relay.image" -}}
+{{- $repository := default .Values.image.repository .Values.relay.image.repository -}}
+{{- printf "%s:%s" $repository (default (default .Chart.AppVersion .Values.image.tag) .Values.relay.image.tag) -}}
+{{- end -}}
+

@@ -32,6 +32,7 @@ class Install:
         self.namespace = namespace
         self.values = values
         self.service_account = ""
+        self.relay_service_account = ""
         self.cluster_objects: list[tuple[str, str]] = []
 
     def apply(self, helm: Path, tmp_path: Path) -> None:
@@ -46,9 +47,13 @@ class Install:
             )
             if d["kind"] not in RUNTIME_KINDS
         ]
-        self.service_account = next(
-            d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"
-        )
+        accounts = {
+            d["metadata"]["labels"]["app.kubernetes.io/component"]: d["metadata"]["name"]
+            for d in docs
+            if d["kind"] == "ServiceAccount"
+        }
+        self.service_account = accounts["operator"]
+        self.relay_service_account = accounts.get("relay", "")
         self.cluster_objects = [
             (d["kind"].lower(), d["metadata"]["name"])
             for d in docs

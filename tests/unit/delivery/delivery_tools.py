@@ -24,6 +24,27 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "prometheusRule": {"enabled": True, "labels": {"release": "kube-prometheus"}},
         "dashboard": {"enabled": True},
     },
+    # The relay beside the operator: cluster mode with monitoring, then namespaced and tuned.
+    "relay": {
+        "relay": {"enabled": True},
+        "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus"}},
+    },
+    "relay-namespaced": {
+        "watchNamespaces": ["team-a", "team-b"],
+        "relay": {
+            "enabled": True,
+            "replicaCount": 3,
+            "image": {"repository": "registry.example.com/platform/flagops", "tag": "1.2.3"},
+            "tokens": {"secretName": "relay-tokens", "key": "tokens.json"},
+            "rateLimit": {"requestsPerSecond": 50, "burst": 100},
+            "maxStreams": 20000,
+            "rootPath": "/flags",
+            "networkPolicy": {
+                "from": [{"namespaceSelector": {"matchLabels": {"apps": "true"}}}],
+                "metricsFrom": [{"namespaceSelector": {"matchLabels": {"mon": "true"}}}],
+            },
+        },
+    },
     "custom": {
         "fullnameOverride": "flags-operator",
         "replicaCount": 1,
@@ -118,6 +139,15 @@ def documents(text: str) -> list[dict[str, Any]]:
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d["kind"] == kind]
+
+
+def component(docs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """The documents of one component: `operator` or `relay` (by app.kubernetes.io/component)."""
+    return [
+        d
+        for d in docs
+        if d["metadata"].get("labels", {}).get("app.kubernetes.io/component", "operator") == name
+    ]
 
 
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from delivery_tools import (
     CHART,
     VALUE_SETS,
     by_kind,
+    component,
     documents,
     helm_template,
     one,
@@ -63,7 +64,7 @@ def rendered(helm: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
 
 
 def container(docs: list[dict[str, Any]]) -> dict[str, Any]:
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = one(component(docs, "operator"), "Deployment")["spec"]["template"]["spec"]
     assert len(pod["containers"]) == 1
     result: dict[str, Any] = pod["containers"][0]
     return result
@@ -134,7 +135,7 @@ def test_env_names_are_operator_settings(rendered: dict[str, list[Any]], name: s
 @pytest.mark.parametrize("name", list(VALUE_SETS))
 def test_restricted_security_context(rendered: dict[str, list[Any]], name: str) -> None:
     docs = rendered[name]
-    pod = one(docs, "Deployment")["spec"]["template"]["spec"]
+    pod = one(component(docs, "operator"), "Deployment")["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 65532
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -164,7 +165,7 @@ def test_probes_and_ports_follow_settings(rendered: dict[str, list[Any]], name: 
     e = env(docs)
     assert e["FLAGOPS_METRICS_PORT"] == str(ports["metrics"])
     assert e["FLAGOPS_HEALTH_PORT"] == str(ports["health"])
-    service = one(docs, "Service")
+    service = one(component(docs, "operator"), "Service")
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
     assert c["args"][0] == "run"
     assert c["resources"]["requests"] and c["resources"]["limits"]
@@ -190,6 +191,7 @@ def test_defaults(rendered: dict[str, list[Any]]) -> None:
     assert one(docs, "NetworkPolicy")["spec"]["policyTypes"] == ["Ingress", "Egress"]
     for kind in ("ServiceMonitor", "PrometheusRule", "ConfigMap"):
         assert not by_kind(docs, kind), f"{kind} is off by default"
+    assert not component(docs, "relay"), "the relay is off by default (it needs a tokens Secret)"
 
 
 def test_custom_values(rendered: dict[str, list[Any]]) -> None:
