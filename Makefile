@@ -44,6 +44,7 @@ demo: setup
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh) $(PY) -m flagops.demo $(if $(KEEP),--keep) $(if $(FAST),--fast)
 
 bench: setup
+	hack/setup-system.sh --bench
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh) $(PY) -m bench
 
 clean:

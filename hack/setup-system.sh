@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the tests and the demo need: Prometheus (and promtool).
+# --bench: also wrk, the HTTP load generator of bench/bench_relay.py.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+if [ "${1:-}" = "--bench" ]; then
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup-system: installing ${need[*]} from Debian" >&2
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

@@ -175,16 +175,26 @@ class SseReader:
             connection.close()
         self._thread.join(timeout=5)
 
+    def mark(self) -> int:
+        """An index into `events`: what arrives from now on has an index at least this."""
+        with self._cond:
+            return len(self.events)
+
     def wait_event(
-        self, predicate: Callable[[SseEvent], bool] = lambda _: True, timeout: float = 10
+        self,
+        predicate: Callable[[SseEvent], bool] = lambda _: True,
+        timeout: float = 10,
+        since: int = 0,
     ) -> SseEvent:
-        """The first event (seen so far or to come) that satisfies `predicate`."""
+        """The first event at or after index `since` (seen or to come) satisfying `predicate`."""
         deadline = time.monotonic() + timeout
+        checked = since
         with self._cond:
             while True:
-                for event in self.events:
+                for event in self.events[checked:]:
                     if predicate(event):
                         return event
+                checked = max(checked, len(self.events))
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self.closed.is_set():
                     raise TimeoutError(
