@@ -38,6 +38,7 @@ from bench.common import (
     GROUP,
     VERSION,
     ConfigMapWatch,
+    FlagsDoc,
     Row,
     control_plane_with_crds,
     latency_summary,
@@ -59,7 +60,7 @@ from bench.relay_load import (
 from flagops.flags.document import build_document
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
-from flagops.testing.relay import RelayProcess, SseReader
+from flagops.testing.relay import RelayProcess, SseEvent, SseReader
 from flagops.testing.wait import wait_for
 
 TOKEN = "bench-relay-token-0123456789"
@@ -223,19 +224,20 @@ def edit_rows(
             custom.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, "featureflags", name, {"spec": {"rolloutPercent": value}}
             )
-            seen = watch.wait_for_flags(
-                lambda f, n=name, v=value: f.get(n, {}).get("rolloutPercent") == v,
-                marks[0],
-                config.timeout,
-            )
-            document = documents.wait_event(
-                lambda e, n=name, v=value: json.loads(e.data)["flags"][n]["rolloutPercent"] == v,
-                config.timeout,
-                marks[1],
-            )
-            notice = notices.wait_event(
-                lambda e, r=document.id: e.id == r, config.timeout, marks[2]
-            )
+
+            def published(flags: FlagsDoc, n: str = name, v: int = value) -> bool:
+                return bool(flags.get(n, {}).get("rolloutPercent") == v)
+
+            def streamed(event: SseEvent, n: str = name, v: int = value) -> bool:
+                return bool(json.loads(event.data)["flags"][n]["rolloutPercent"] == v)
+
+            seen = watch.wait_for_flags(published, marks[0], config.timeout)
+            document = documents.wait_event(streamed, config.timeout, marks[1])
+
+            def notified(event: SseEvent, revision: str | None = document.id) -> bool:
+                return event.id == revision
+
+            notice = notices.wait_event(notified, config.timeout, marks[2])
             to_configmap.append(seen.at - started)
             to_document.append(document.at - started)
             to_notice.append(notice.at - started)
