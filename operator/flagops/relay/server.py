@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Callable, Generator
@@ -181,6 +182,14 @@ class Relay:
             self.app.rates.forget_except(self.access.token_kids())
 
 
+def _raise_open_files_limit() -> None:
+    """Every open event stream is a socket: take the hard limit, not the (often 1024) soft one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def run(settings: RelaySettings) -> int:
     configure_logging(settings.log_format)
     try:
@@ -189,6 +198,7 @@ def run(settings: RelaySettings) -> int:
         runner: Callable[..., Any] = uvloop.run
     except ImportError:  # pragma: no cover - uvloop ships with the [relay] extra
         runner = asyncio.run
+    _raise_open_files_limit()
     relay = Relay(settings)
     # Each request allocates a few hundred short-lived objects; the default gen-0 threshold
     # (700) runs the collector every few requests, and full collections over the modules
