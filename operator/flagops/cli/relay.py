@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 from flagops.relay import settings as settings_module
 
@@ -16,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_module.from_args(args)
     except ValueError as exc:
-        print(f"flagops relay: {exc}")
+        print(f"flagops relay: {exc}", file=sys.stderr)
         return 2
     from flagops.relay.server import run as run_relay
     from flagops.relay.tokens import TokensFileError
