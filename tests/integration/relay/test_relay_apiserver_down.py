@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from relay_helpers import context, http, publish, token_entry
 
-from conftest import context, http, publish, token_entry
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.relay import RelayProcess
 from flagops.testing.wait import wait_for

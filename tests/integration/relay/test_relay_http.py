@@ -7,8 +7,8 @@ import re
 from typing import Any
 
 import pytest
+from relay_helpers import context, http, publish, token_entry
 
-from conftest import context, http, publish, token_entry
 from flagops.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from relay_helpers import GROUP, VERSION, context, http, publish, token_entry, write_configmap
 
-from conftest import GROUP, VERSION, context, http, publish, token_entry, write_configmap
 from flagops.testing.process import free_port
 from flagops.testing.relay import SseReader
 from flagops.testing.wait import wait_for
@@ -128,7 +128,11 @@ def test_a_malformed_document_keeps_the_last_good_one_and_spares_the_others(
         changed = publish(
             core, other_namespace, {"b": {"enabled": False, "rolloutPercent": 0, "stage": bad[:5]}}
         )
-        wait_for(lambda c=changed: revision(other_namespace) == c, timeout=15)
+
+        def other_moved_on(expected: str = changed) -> bool:
+            return revision(other_namespace) == expected
+
+        wait_for(other_moved_on, timeout=15, message="the other namespace's change served")
         assert revision(namespace) == good
     metrics = relay.metrics()
     assert f'flagops_relay_document_errors_total{{namespace="{namespace}"}} 2.0' in metrics
