@@ -126,7 +126,7 @@ class RelayApp:
             status, headers = self.access.preflight(request)
             await respond(send, status, b"", headers)
             return "preflight", status
-        if request.method != method and not (method == "GET" and request.method == "HEAD"):
+        if request.method != method and not (route == "document" and request.method == "HEAD"):
             raise HttpError(405, f"use {method}", headers=[(b"allow", method.encode())])
         principal = self.access.authenticate(
             request, path_namespace, ticket_ok=route == "ofrep_events"

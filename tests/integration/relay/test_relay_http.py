@@ -175,3 +175,20 @@ def test_no_token_in_logs_or_error_bodies(relay: Any, namespace: str) -> None:
     for secret in (PLANTED, SHOP, BOTH, SLOW):
         assert secret not in log
     assert "relay serving" in log  # the log is the relay's, and it is being written
+
+
+def test_a_rotated_token_file_is_followed(relay: Any, namespace: str) -> None:
+    bulk = relay.url + "/ofrep/v1/evaluate/flags"
+    rotated = "rotated-token-hhhhhhhhhhhhhhhh"
+    relay.write_tokens([token_entry(rotated, [namespace])])
+    wait_for(
+        lambda: http(bulk, rotated, context("u")).status == 200,
+        timeout=15,
+        message="the new token works",
+    )
+    assert http(bulk, SHOP, context("u")).status == 401
+    # A broken file: the tokens in force stay, and the metric says so.
+    relay.tokens_file.write_text("tokens: [{token: x")
+    wait_for(lambda: "flagops_relay_token_file_errors_total 1.0" in relay.metrics(), timeout=15)
+    assert http(bulk, rotated, context("u")).status == 200
+    assert rotated not in relay.log()

@@ -141,12 +141,19 @@ def test_a_malformed_document_keeps_the_last_good_one_and_spares_the_others(
     wait_for(lambda: revision(namespace) == fixed, timeout=15)
 
 
-def test_streams_per_token_are_capped(relay_factory: Any, namespace: str, core: Any) -> None:
+def test_streams_per_token_are_capped_and_kept_alive(
+    relay_factory: Any, namespace: str, core: Any
+) -> None:
     publish(core, namespace, {"a": {"enabled": True, "rolloutPercent": 100}})
-    relay = relay_factory([namespace], tokens=[token_entry(TOKEN, [namespace], maxStreams=1)])
+    relay = relay_factory(
+        [namespace],
+        tokens=[token_entry(TOKEN, [namespace], maxStreams=1)],
+        extra_args=["--keepalive-seconds", "0.2"],
+    )
     auth = {"Authorization": f"Bearer {TOKEN}"}
     first = SseReader(relay.url + "/v1/flags/stream", auth).start()
     try:
+        wait_for(lambda: "keep-alive" in first.comments, timeout=10, message="a keep-alive")
         second = SseReader(relay.url + "/v1/flags/stream", auth).start()
         assert second.status == 429
         first.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -107,3 +108,37 @@ def test_text_that_is_neither_json_nor_yaml_is_refused() -> None:
         TokenTable.parse(f"tokens: [{SECRET}: : :")
     with pytest.raises(TokensFileError, match="mapping"):
         TokenTable.parse("- a list")
+
+
+def test_the_file_is_followed_and_a_bad_version_keeps_the_tokens_in_force(
+    tmp_path: Path,
+) -> None:
+    from flagops.relay.access import Access
+    from flagops.relay.metrics import RelayMetrics
+    from flagops.relay.settings import RelaySettings
+
+    path = tmp_path / "tokens.yaml"
+
+    def write(text: str) -> None:
+        # Written aside and renamed, as kubelet swaps a mounted Secret's files.
+        staging = tmp_path / "staging"
+        staging.write_text(text)
+        staging.replace(path)
+
+    write(json.dumps({"tokens": [{"token": SECRET, "namespaces": ["shop"]}]}))
+    metrics = RelayMetrics()
+    access = Access(RelaySettings(tokens_file=path), metrics)
+    access.load()
+    assert access.table.lookup(SECRET) is not None
+    assert access.reload_if_changed() is False  # unchanged
+    write(json.dumps({"tokens": [{"token": OTHER, "namespaces": ["shop"]}]}))
+    assert access.reload_if_changed() is True
+    assert access.table.lookup(SECRET) is None and access.table.lookup(OTHER) is not None
+    write(f"tokens: [{{token: {SECRET}, namespaces: 3}}]")
+    assert access.reload_if_changed() is False
+    assert access.table.lookup(OTHER) is not None, "the tokens in force stay"
+    assert metrics.registry.get_sample_value("flagops_relay_token_file_errors_total") == 1
+    assert metrics.registry.get_sample_value("flagops_relay_tokens") == 1
+    path.unlink()
+    assert access.reload_if_changed() is False
+    assert access.table.lookup(OTHER) is not None
