@@ -52,9 +52,7 @@ _ROUTES: dict[str, tuple[str, str]] = {
     DOCUMENT: ("document", "GET"),
     DOCUMENT_STREAM: ("document_stream", "GET"),
 }
-_NOT_READY = HttpError(
-    503, "the relay is starting: flags are not loaded yet", "GENERAL", [(b"retry-after", b"1")]
-)
+NOT_READY = "the relay is starting: flags are not loaded yet"
 
 Handler = Callable[[Request, Receive, Send, Principal, str, Headers], Awaitable[int]]
 
@@ -126,14 +124,16 @@ class RelayApp:
             status, headers = self.access.preflight(request)
             await respond(send, status, b"", headers)
             return "preflight", status
-        if request.method != method and not (route == "document" and request.method == "HEAD"):
-            raise HttpError(405, f"use {method}", headers=[(b"allow", method.encode())])
-        principal = self.access.authenticate(
-            request, path_namespace, ticket_ok=route == "ofrep_events"
-        )
-        # From here on error replies carry this token's CORS headers, so the page can read them.
-        cors = self.access.cors(request, principal)
+        # Before the token is known, an origin some token allows may read why it failed.
+        cors = self._error_cors(request)
         try:
+            if request.method != method and not (route == "document" and request.method == "HEAD"):
+                raise HttpError(405, f"use {method}", headers=[(b"allow", method.encode())])
+            principal = self.access.authenticate(
+                request, path_namespace, ticket_ok=route == "ofrep_events"
+            )
+            # From here on replies carry this token's CORS headers, so the page can read them.
+            cors = self.access.cors(request, principal)
             wait = self.rates.acquire(principal.kid, principal.rate, principal.burst)
             if wait:
                 raise HttpError(
@@ -144,12 +144,11 @@ class RelayApp:
                 )
             namespace = self.access.namespace_for(principal, path_namespace)
             if not self.store.synced:
-                raise _NOT_READY
+                raise HttpError(503, NOT_READY, "GENERAL", [(b"retry-after", b"1")])
             handler = self._handlers[route]
             code = await handler(request, receive, send, principal, namespace, cors)
         except HttpError as exc:
-            exc.headers.extend(cors)
-            await respond(send, exc.status, exc.body(), exc.headers)
+            await respond(send, exc.status, exc.body(), exc.headers + cors)
             return route, exc.status
         return route, code
 

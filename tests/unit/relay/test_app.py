@@ -146,6 +146,10 @@ async def _errors() -> None:
     both = await call(relay, "POST", "/namespaces/shop" + BULK, bearer(BOTH_TOKEN), CONTEXT)
     assert both.status == 200
     assert "/namespaces/" in cases[5][0].json()["errorDetails"]
+    counted = relay.metrics.registry.get_sample_value
+    assert counted("flagops_relay_requests_total", {"route": "ofrep_bulk", "code": "401"}) == 3
+    assert counted("flagops_relay_requests_total", {"route": "ofrep_flag", "code": "404"}) == 1
+    assert counted("flagops_relay_requests_total", {"route": "unknown", "code": "404"}) == 1
 
 
 def test_every_error_has_the_spec_code() -> None:
