@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qsl
 
 from flagops.relay.http import Headers, HttpError, Request
@@ -113,7 +112,8 @@ class Access:
         logger.info("tokens file reloaded: %d token(s)", len(table))
         return True
 
-    async def follow(self, path: Path, interval: float) -> None:
+    async def follow(self, interval: float) -> None:
+        """Re-read the tokens file whenever it changes, checking every `interval` seconds."""
         while True:
             await asyncio.sleep(interval)
             self.reload_if_changed()

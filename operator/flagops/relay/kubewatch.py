@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import random
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from flagops.relay.metrics import RelayMetrics
 from flagops.relay.settings import RelaySettings
@@ -43,6 +44,18 @@ def load_api_client() -> Any:
     return client.ApiClient(client.Configuration.get_default_copy())
 
 
+class WatchSink(Protocol):
+    """Where a watch thread hands its findings; `deliver` runs a call on the event loop."""
+
+    def deliver(self, call: Callable[[], None]) -> None: ...
+
+    def apply(self, snapshot: Snapshot) -> None: ...
+
+    def deleted(self, namespace: str) -> None: ...
+
+    def watch_up(self, scope: ConfigMapWatch, up: bool) -> None: ...
+
+
 class _Relist(Exception):
     """The watch's resourceVersion expired (410 Gone): list again."""
 
@@ -54,13 +67,13 @@ class ConfigMapWatch:
         self,
         namespace: str | None,
         settings: RelaySettings,
-        deliver: Callable[[Callable[[], None]], None],
+        sink: WatchSink,
         metrics: RelayMetrics,
         api_client_factory: Callable[[], Any] = load_api_client,
     ) -> None:
         self.namespace = namespace
         self._settings = settings
-        self._deliver = deliver
+        self._sink = sink
         self._metrics = metrics
         self._api_client_factory = api_client_factory
         self._stop = threading.Event()
@@ -177,8 +190,6 @@ class ConfigMapWatch:
             **self._selectors(),
         )
         try:
-            import json
-
             listing: dict[str, Any] = json.loads(response.data)
         finally:
             response.release_conn()
@@ -200,7 +211,7 @@ class ConfigMapWatch:
             return namespace
         if self._known.get(namespace) != snapshot.revision:
             self._known[namespace] = snapshot.revision
-            self._deliver(lambda: self._store_apply(snapshot))
+            self._sink.deliver(functools.partial(self._sink.apply, snapshot))
         return namespace
 
     def _reject(self, namespace: str, reason: str) -> None:
@@ -213,15 +224,10 @@ class ConfigMapWatch:
 
     def _gone(self, namespace: str) -> None:
         self._known.pop(namespace, None)
-        self._deliver(lambda: self._store_deleted(namespace))
+        self._sink.deliver(functools.partial(self._sink.deleted, namespace))
 
     def _set_up(self, up: bool) -> None:
-        self._deliver(lambda: self._store_watch_up(up))
-
-    # Bound by RelayWatcher: these run on the event loop.
-    _store_apply: Callable[[Snapshot], None]
-    _store_deleted: Callable[[str], None]
-    _store_watch_up: Callable[[bool], None]
+        self._sink.deliver(functools.partial(self._sink.watch_up, self, up))
 
 
 def _describe(exc: BaseException) -> str:
@@ -249,14 +255,9 @@ class RelayWatcher:
         self._loop = loop
         scopes: list[str | None] = list(settings.namespaces) or [None]
         self.watches = [
-            ConfigMapWatch(ns, settings, self._deliver, metrics, api_client_factory)
-            for ns in scopes
+            ConfigMapWatch(ns, settings, self, metrics, api_client_factory) for ns in scopes
         ]
-        self._up = dict.fromkeys(range(len(self.watches)), False)
-        for index, scope in enumerate(self.watches):
-            scope._store_apply = self._apply
-            scope._store_deleted = self._deleted
-            scope._store_watch_up = functools.partial(self._watch_up, index)
+        self._up = dict.fromkeys(self.watches, False)
 
     def start(self) -> None:
         for scope in self.watches:
@@ -266,21 +267,23 @@ class RelayWatcher:
         for scope in self.watches:
             scope.stop()
 
-    def _deliver(self, call: Callable[[], None]) -> None:
+    # -- WatchSink: `deliver` on the watch threads, the rest on the event loop ---------------
+
+    def deliver(self, call: Callable[[], None]) -> None:
         if not self._loop.is_closed():
             self._loop.call_soon_threadsafe(call)
 
-    def _apply(self, snapshot: Snapshot) -> None:
+    def apply(self, snapshot: Snapshot) -> None:
         self._store.apply(snapshot)
         self._metrics.namespaces.set(len(self._store.namespaces()))
         self._metrics.last_change.set_to_current_time()
 
-    def _deleted(self, namespace: str) -> None:
+    def deleted(self, namespace: str) -> None:
         self._store.deleted(namespace, self._settings.deleted_grace_seconds)
 
-    def _watch_up(self, index: int, up: bool) -> None:
+    def watch_up(self, scope: ConfigMapWatch, up: bool) -> None:
         was_up = self._store.watch_up
-        self._up[index] = up
+        self._up[scope] = up
         all_up = all(self._up.values())
         if was_up and not all_up:
             self._metrics.watch_disconnects.inc()

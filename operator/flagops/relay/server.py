@@ -157,7 +157,7 @@ class Relay:
         if settings.tokens_file is not None:
             tasks.append(
                 asyncio.create_task(
-                    self.access.follow(settings.tokens_file, settings.tokens_reload_seconds),
+                    self.access.follow(settings.tokens_reload_seconds),
                     name="relay-tokens",
                 )
             )
