@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +123,13 @@ def test_date_window_uses_the_clock(volume: Any, make_client: Any, flag_state: A
             )
         }
     )
-    client = make_client(volume.root, reload_interval=0)
-    start_us = 1_780_315_200_000_000  # 2026-06-01T12:00:00Z
-    client._now_us = lambda: start_us - 1
+    start = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    now = [start - timedelta(microseconds=1)]
+    client = make_client(volume.root, reload_interval=0, clock=lambda: now[0])
     assert client.is_enabled(KEY, "u") is False
-    client._now_us = lambda: start_us
+    now[0] = start
     assert client.is_enabled(KEY, "u") is True
-    client._now_us = lambda: start_us + 12 * 3600 * 1_000_000
+    now[0] = start + timedelta(hours=12)
     assert client.is_enabled(KEY, "u") is False
 
 
