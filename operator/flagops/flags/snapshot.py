@@ -158,7 +158,8 @@ class SnapshotHolder:
 
     def remove_listener(self, listener: Listener) -> None:
         with self._write_lock:
-            self._listeners = tuple(x for x in self._listeners if x is not listener)
+            # ==, not `is`: each `obj.method` access makes a new bound method object.
+            self._listeners = tuple(x for x in self._listeners if x != listener)
 
     # -- internals ---------------------------------------------------------------------
 

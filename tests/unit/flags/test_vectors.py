@@ -77,6 +77,24 @@ def test_client_matches_every_vector(tmp_path: Path, make_client: Any) -> None:
     assert failures == []
 
 
+def test_client_details_match_every_vector(tmp_path: Path, make_client: Any) -> None:
+    # details() (what the OpenFeature provider answers) takes the uninlined path.
+    path = tmp_path / "flags.json"
+    failures = []
+    for case in CASES:
+        text, revision = build_document({case["key"]: case["state"]})
+        path.write_text(text, encoding="utf-8")
+        now = parse_rfc3339(case["now"])
+        client: FeatureFlags = make_client(path, reload_interval=0, clock=lambda now=now: now)
+        details = client.details(case["key"], case["userId"], case["cohort"])
+        expected = evaluate_reason(case["state"], case["key"], case["userId"], case["cohort"], now)
+        got = None if details is None else (details.value, details.reason, details.revision)
+        if got != (*expected, revision) or details is None or details.overridden:
+            failures.append(_ids(case))
+        client.close()
+    assert failures == []
+
+
 def test_reference_murmur_agrees_with_mmh3() -> None:
     gen = _generator()
     samples = [
