@@ -9,7 +9,9 @@ namespace: one with `FeatureFlags.from_relay(url, token=...)`, one with
 ConfigMap the way kubelet does (`..data` symlink swap, bench/demo's ConfigMapMount).
 Each edit patches one FeatureFlag's rolloutPercent; the latency is from the patch
 call to the moment each app's change listener sees the new value (both apps are
-waited for before the next edit, so edits never overlap).
+waited for before the next edit, so edits never overlap). A ConfigMap watch in
+this process splits the relay path in two: edit -> ConfigMap written (the
+operator) and ConfigMap -> app (the relay's watch, its stream, the SDK).
 
 The mount follower polls every --mount-period (0.5 s, the demo's stand-in), which
 is the mount path's floor. In production kubelet refreshes a ConfigMap volume on
@@ -29,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,7 @@ from bench.common import (
     GROUP,
     VERSION,
     ConfigMapWatch,
+    FlagsDoc,
     Row,
     control_plane_with_crds,
     latency_summary,
@@ -59,6 +62,16 @@ TOKEN = "bench-relay-client-token"  # a throwaway token for a loopback-only rela
 RELAY_P99_MS = 300.0
 # What production's kubelet adds to the mount path (sync period 60 s + cache TTL).
 KUBELET_SYNC_SECONDS = (60.0, 90.0)
+
+
+@dataclass
+class Timings:
+    """Seconds per timed edit: from the patch call to ..."""
+
+    relay: list[float] = field(default_factory=list)  # ... the from_relay app's listener
+    mount: list[float] = field(default_factory=list)  # ... the mount app's listener
+    published: list[float] = field(default_factory=list)  # ... the ConfigMap watch
+    relay_after_publish: list[float] = field(default_factory=list)  # watch -> from_relay app
 
 
 @dataclass(frozen=True)
@@ -103,15 +116,12 @@ def relay_available() -> bool:
     return importlib.util.find_spec("flagops.relay") is not None
 
 
-def start_relay(plane: ControlPlane, namespace: str, workdir: Path) -> tuple[Any, str]:
+def start_relay(plane: ControlPlane, namespace: str) -> tuple[Any, str]:
     """`flagops relay` for `namespace` with one token; returns (process, the app's URL)."""
-    from flagops.testing.relay import RelayProcess  # type: ignore[import-not-found]
+    from flagops.testing.relay import RelayProcess
 
-    tokens = workdir / "tokens.json"
-    tokens.write_text(
-        json.dumps({"tokens": [{"token": TOKEN, "namespaces": [namespace], "origins": []}]})
-    )
-    relay = RelayProcess(plane.kubeconfig, token_file=tokens).start(timeout=120)
+    tokens = [{"name": "bench-app", "token": TOKEN, "namespaces": [namespace]}]
+    relay = RelayProcess(plane.kubeconfig, [namespace], tokens=tokens).start(timeout=120)
     return relay, f"{relay.url}/namespaces/{namespace}"
 
 
@@ -143,11 +153,11 @@ def run(config: Config) -> int:
         relay: Any = None
         mount: ConfigMapMount | None = None
         apps: list[FeatureFlags] = []
+        timings = Timings()
         try:
             print(f"publishing {config.flags} flags ...", flush=True)
             watch.wait_for_flags(lambda f: len(f) == config.flags, 0, config.timeout)
-            watch.stop()
-            relay, url = start_relay(plane, namespace, workdir)
+            relay, url = start_relay(plane, namespace)
             mount = ConfigMapMount(
                 api, namespace, CONFIGMAP, workdir / "mount", interval=config.mount_period
             )
@@ -163,20 +173,31 @@ def run(config: Config) -> int:
             relay_seen, mount_seen = SeenLog(relay_app, watched), SeenLog(mount_app, watched)
 
             percents = {flag_name(i): initial_percent(i) for i in range(config.flags)}
-            relay_ms: list[float] = []
-            mount_ms: list[float] = []
-            print(f"{config.edits} edits ...", flush=True)
-            for k in range(config.edits):
+            print(f"{config.edits} edits (and one not timed, to warm up) ...", flush=True)
+            for k in range(config.edits + 1):
                 # A stride coprime with the flag count visits flags all over the document.
                 name = names[(k * 7919) % len(names)]
                 value = (percents[name] + 37) % 101
+
+                def shows(flags: FlagsDoc, name: str = name, value: int = value) -> bool:
+                    return flags.get(name, {}).get("rolloutPercent") == value
+
+                mark = watch.mark()
                 started = time.perf_counter()
                 custom.patch_namespaced_custom_object(
                     GROUP, VERSION, namespace, PLURAL, name, {"spec": {"rolloutPercent": value}}
                 )
-                relay_ms.append(relay_seen.wait(name, value, config.timeout) - started)
-                mount_ms.append(mount_seen.wait(name, value, config.timeout) - started)
+                relay_at = relay_seen.wait(name, value, config.timeout)
+                mount_at = mount_seen.wait(name, value, config.timeout)
+                published_at = watch.wait_for_flags(shows, since=mark, timeout=config.timeout).at
+                watch.forget_documents()
                 percents[name] = value
+                if k == 0:
+                    continue
+                timings.relay.append(relay_at - started)
+                timings.mount.append(mount_at - started)
+                timings.published.append(published_at - started)
+                timings.relay_after_publish.append(relay_at - published_at)
         finally:
             for app in apps:
                 app.close()
@@ -188,8 +209,10 @@ def run(config: Config) -> int:
             operator.stop()
             api.close()
 
-    relay_s = latency_summary(relay_ms)
-    mount_s = latency_summary(mount_ms)
+    relay_s = latency_summary(timings.relay)
+    mount_s = latency_summary(timings.mount)
+    published_s = latency_summary(timings.published)
+    hop_s = latency_summary(timings.relay_after_publish)
     n = int(relay_s["n"])
     label = f"edit -> app sees it, {config.flags} flags"
     rows += [
@@ -202,6 +225,16 @@ def run(config: Config) -> int:
             verdict(relay_s["p99"] <= RELAY_P99_MS),
         ),
         Row(f"{label}, from_relay: max", "", f"{relay_s['max']:.0f} ms"),
+        Row(
+            f"{label}, from_relay: of which edit -> ConfigMap (operator; p50 / p99)",
+            "",
+            f"{published_s['p50']:.0f} / {published_s['p99']:.0f} ms",
+        ),
+        Row(
+            f"{label}, from_relay: of which ConfigMap -> app (relay + SDK; p50 / p99)",
+            "",
+            f"{hop_s['p50']:.0f} / {hop_s['p99']:.0f} ms",
+        ),
         Row(
             f"{label}, mount (follower every {config.mount_period:g} s): p50",
             "",

@@ -207,6 +207,11 @@ class FeatureFlags(SnapshotHolder):
         """The relay followed (`from_relay`), or None."""
         return None if self._relay is None else self._relay.label
 
+    @property
+    def relay_connected(self) -> bool | None:
+        """Whether the relay's stream is open now (`from_relay`), else None."""
+        return None if self._relay is None else self._relay.connected
+
     def reload(self) -> bool:
         """Check the file now; True when a new document is in use. Never raises."""
         return False if self._file is None else self._file.poll()

@@ -117,6 +117,7 @@ class RelaySource:
         self._lock = threading.Lock()
         self._conn: http.client.HTTPConnection | None = None
         self._problem: str | None = None
+        self.connected = False  # the stream is open
         # Set once the first attempt has an outcome: a first event, or a failure.
         self.first_attempt = threading.Event()
         self._thread = threading.Thread(
@@ -188,6 +189,7 @@ class RelaySource:
                 self._conn = None
             conn.close()
             if live:
+                self.connected = False
                 self._metrics.relay_connected.labels(self._metrics_label).set(0)
                 if self._on_live is not None:
                     self._on_live(False)
@@ -222,6 +224,7 @@ class RelaySource:
         return headers
 
     def _opened(self) -> None:
+        self.connected = True
         self._metrics.relay_connected.labels(self._metrics_label).set(1)
         if self._problem is not None:
             log.info("relay %s: stream open again (was: %s)", self.label, self._problem)

@@ -98,6 +98,7 @@ def test_initial_load_from_a_prefixed_url(
     assert request["Authorization"] == "<present>"
     assert request["Accept"] == "text/event-stream"
     assert _sample(registry, "flagops_flags_relay_connected", relay.url) == 1
+    assert flags.relay_connected is True
     assert _sample(registry, "flagops_flags_reloads_total", relay.url) == 1
 
 
@@ -136,6 +137,7 @@ def test_drop_reconnects_with_back_off_and_catches_up(
     wait_for(lambda: len(sleep.waits) >= 4, timeout=DEADLINE, message="four retries")
     assert flags.revision == doc(25)[1]  # the last good state stays in use
     assert _sample(registry, "flagops_flags_relay_connected", relay.url) == 0
+    assert flags.relay_connected is False
     # While down: a change the app has not seen.
     text, revision = doc(75)
     back = FakeRelay(TOKEN, PREFIX, document=text, port=port).start()
