@@ -24,7 +24,7 @@ from flagops.flags.evaluate import (
     to_epoch_us,
 )
 from flagops.flags.file_source import FILE_NAME, FileSource
-from flagops.flags.relay_source import RelayEndpoint, RelaySource
+from flagops.flags.relay_source import RelayEndpoint, RelaySource, check_token
 from flagops.flags.snapshot import SnapshotHolder
 
 __all__ = ["FILE_NAME", "FeatureFlags", "FlagDetails"]
@@ -94,6 +94,8 @@ class FeatureFlags(SnapshotHolder):
         """
         if token is not None and token_file is not None:
             raise ValueError("pass token= or token_file=, not both")
+        if token:
+            check_token(token)
         endpoint = RelayEndpoint.parse(url)
         flags = cls.__new__(cls)
         file = FileSource(fallback_path, flags) if fallback_path is not None else None

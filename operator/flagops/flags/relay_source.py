@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import logging
+import re
 import socket
 import ssl
 import threading
@@ -30,6 +31,7 @@ log = logging.getLogger("flagops.flags")
 STREAM_PATH = "/v1/flags/stream"
 _READ_SIZE = 64 * 1024
 _MAX_RETRY_AFTER = 300.0
+_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,11 @@ class RelaySource:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            retry_after = self._attempt()
+            try:
+                retry_after = self._attempt()
+            except Exception as exc:  # a surprise must not end the thread (and with it updates)
+                self._report(f"unexpected {type(exc).__name__}")  # never str(exc): may quote
+                retry_after = 0.0
             self.first_attempt.set()
             if self._stop.is_set():
                 break
@@ -162,6 +168,9 @@ class RelaySource:
             headers = self._headers()
         except OSError as exc:
             self._report(f"token file unreadable ({type(exc).__name__})")
+            return 0.0
+        except ValueError as exc:
+            self._report(str(exc))
             return 0.0
         conn = self.endpoint.connect(self._connect_timeout, self._ssl_context)
         with self._lock:
@@ -220,6 +229,7 @@ class RelaySource:
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
         token = self._token()
         if token:
+            check_token(token)
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
@@ -254,6 +264,12 @@ class RelaySource:
         else:
             log.debug("relay %s: %s; %s, reconnecting", self.label, problem, kept)
         self._problem = problem
+
+
+def check_token(token: str) -> None:
+    """A token must be header-safe text; http.client would quote a bad one in its error."""
+    if not _TOKEN.fullmatch(token):
+        raise ValueError("the token must be printable ASCII without spaces")
 
 
 def _retry_after(value: str | None) -> float:

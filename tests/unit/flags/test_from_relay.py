@@ -384,3 +384,23 @@ def test_bad_urls_are_refused_without_echoing_them(
 def test_token_and_token_file_are_exclusive(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not both"):
         FeatureFlags.from_relay("http://relay", token="a", token_file=tmp_path / "t")
+
+
+def test_a_token_that_is_no_header_text_is_refused_unquoted(
+    relay: FakeRelay,
+    make_relay_client: Callable[..., FeatureFlags],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with pytest.raises(ValueError, match="printable ASCII") as caught:
+        FeatureFlags.from_relay(relay.url, token="secret\nX-Injected: 1")
+    assert "secret" not in str(caught.value)
+    # From a file the check runs at each connect: reported (unquoted) and retried.
+    caplog.set_level(logging.DEBUG)
+    token_file = tmp_path / "token"
+    token_file.write_text("secret with spaces")
+    flags = make_relay_client(relay.url, token=None, token_file=token_file, sleep=RecordingSleep())
+    assert flags.revision is None
+    assert any("printable ASCII" in r.getMessage() for r in caplog.records)
+    assert all("secret" not in r.getMessage() for r in caplog.records)
+    assert relay.requests == []
