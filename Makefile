@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[operator,relay,calendar,dev,bench]'
+	$(VENV)/bin/pip install -q -e '.[operator,relay,calendar,openfeature,dev,bench]'
 	rm -f $(VENV)/.installed-*; touch $@
 
 setup: $(STAMP) system kube-bin

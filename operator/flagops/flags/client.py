@@ -1,100 +1,54 @@
-"""`FeatureFlags`: the SDK an app uses over its mounted `feature-flags` ConfigMap."""
+"""`FeatureFlags`: the SDK an app evaluates flags with, fed by a mounted file or the relay."""
 
 from __future__ import annotations
 
-import logging
 import os
-import threading
+import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 
-from flagops.flags.document import read_document
+from flagops.flags.backoff import Backoff
 from flagops.flags.evaluate import (
-    CompiledFlag,
+    Reason,
     bucket,
-    compile_flag,
     evaluate_compiled,
-    forced_flag,
+    evaluate_reason_compiled,
     murmur3_32,
+    to_epoch_us,
 )
+from flagops.flags.file_source import FILE_NAME, FileSource
+from flagops.flags.relay_source import RelayEndpoint, RelaySource, check_token
+from flagops.flags.snapshot import SnapshotHolder
 
-__all__ = ["FeatureFlags"]
-
-log = logging.getLogger("flagops.flags")
-
-FILE_NAME = "flags.json"
+__all__ = ["FILE_NAME", "FeatureFlags", "FlagDetails"]
 
 _hash = murmur3_32
 
 
 @dataclass(frozen=True, slots=True)
-class _Snapshot:
-    # Plain dicts, never mutated once published: readers need no lock, and
-    # dict.get is measurably faster than a MappingProxyType on the hot path.
-    flags: dict[str, CompiledFlag]
+class FlagDetails:
+    """One evaluation and why: what OpenFeature calls resolution details."""
+
+    value: bool
+    reason: Reason
+    stage: str | None
     revision: str | None
+    overridden: bool
 
 
-_EMPTY = _Snapshot(flags={}, revision=None)
+class FeatureFlags(SnapshotHolder):
+    """Flags from a mounted `flags.json` (`FeatureFlags(path)`) or the relay (`from_relay`).
 
-# What identifies one version of the file behind kubelet's symlinks: the real
-# path changes on every `..data` swap, inode/mtime/size catch in-place writes.
-_Signature = tuple[str, int, int, int, int]
-
-
-@dataclass(frozen=True)
-class _Metrics:
-    reload_errors: Counter
-    reloads: Counter
-    revision_info: Gauge
-
-
-_metrics_lock = threading.Lock()
-_metrics_by_registry: dict[int, tuple[CollectorRegistry, _Metrics]] = {}
-
-
-def _metrics_for(registry: CollectorRegistry) -> _Metrics:
-    # One set of collectors per registry: several clients in a process share
-    # them (told apart by the `path` label) instead of failing to register twice.
-    with _metrics_lock:
-        found = _metrics_by_registry.get(id(registry))
-        if found is not None and found[0] is registry:
-            return found[1]
-        metrics = _Metrics(
-            reload_errors=Counter(
-                "flagops_flags_reload_errors_total",
-                "Flag document loads that failed (missing, unreadable or malformed file); "
-                "the last good state stays in use.",
-                ["path"],
-                registry=registry,
-            ),
-            reloads=Counter(
-                "flagops_flags_reloads_total",
-                "Flag documents loaded successfully.",
-                ["path"],
-                registry=registry,
-            ),
-            revision_info=Gauge(
-                "flagops_flags_revision_info",
-                "1 for the revision of the flag document in use.",
-                ["path", "revision"],
-                registry=registry,
-            ),
-        )
-        _metrics_by_registry[id(registry)] = (registry, metrics)
-        return metrics
-
-
-class FeatureFlags:
-    """Flags from a mounted `flags.json`, reloaded when kubelet swaps the file.
-
-    `path` is the file or the folder the ConfigMap is mounted at. A missing or
-    malformed file never raises: the last good state (empty at first) stays in use.
+    A missing or malformed document never raises: the last good state (empty at
+    first) stays in use. `clock` returns the current time as a timezone-aware
+    datetime (default: the system clock); flag windows are checked against it.
     """
 
     def __init__(
@@ -103,33 +57,86 @@ class FeatureFlags:
         *,
         reload_interval: float = 0.5,
         registry: CollectorRegistry | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
-        given = Path(path)
-        self._path = given / FILE_NAME if given.is_dir() else given
-        self._label = str(self._path)
-        self._metrics = _metrics_for(registry if registry is not None else REGISTRY)
-        self._reload_lock = threading.Lock()
-        self._write_lock = threading.Lock()
-        self._snapshot = _EMPTY
-        self._signature: _Signature | None = None
-        self._seen_missing = False
-        self._overrides: dict[str, bool] = {}
-        # What is_enabled reads: the document's flags with overrides laid over them,
-        # rebuilt on every change so the hot path has a single dict lookup.
-        self._effective: dict[str, CompiledFlag] = {}
-        self._context: tuple[str | None, str | None] | None = None
-        self._now_us = _now_us
-        self._stop = threading.Event()
-        self.reload()
-        self._thread: threading.Thread | None = None
+        file = FileSource(path, self)
+        self._setup(file.label, registry, clock, file)
+        file.poll()
         if reload_interval > 0:
-            self._thread = threading.Thread(
-                target=self._poll,
-                args=(reload_interval,),
-                name=f"flagops-flags-reload[{self._label}]",
-                daemon=True,
-            )
-            self._thread.start()
+            file.start(reload_interval)
+
+    @classmethod
+    def from_relay(
+        cls,
+        url: str,
+        *,
+        token: str | None = None,
+        token_file: str | os.PathLike[str] | None = None,
+        fallback_path: str | os.PathLike[str] | None = None,
+        reload_interval: float = 0.5,
+        ready_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        backoff: Backoff | None = None,
+        sleep: Callable[[float], object] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        registry: CollectorRegistry | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> FeatureFlags:
+        """Flags from the relay's document stream at `url` (`http(s)://host[:port][/prefix]`).
+
+        `token` (or `token_file`, re-read on every connect so a rotated Secret is
+        picked up) is sent as `Authorization: Bearer`. With `fallback_path` the
+        mounted file is loaded first and followed (every `reload_interval`) while
+        the relay is unreachable; while the stream is open the relay is the only
+        source. Waits up to `ready_timeout` seconds for the first attempt's outcome
+        (a document, or a failure), never raises for an unreachable relay.
+        """
+        if token is not None and token_file is not None:
+            raise ValueError("pass token= or token_file=, not both")
+        if token:
+            check_token(token)
+        endpoint = RelayEndpoint.parse(url)
+        flags = cls.__new__(cls)
+        file = FileSource(fallback_path, flags) if fallback_path is not None else None
+        flags._setup(endpoint.label, registry, clock, file)
+        if file is not None:
+            file.poll()
+            if reload_interval > 0:
+                file.start(reload_interval)
+        relay = RelaySource(
+            endpoint,
+            flags,
+            flags._metrics,
+            flags._label,
+            token=_token_provider(token, token_file),
+            backoff=backoff if backoff is not None else Backoff(),
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            ssl_context=ssl_context,
+            sleep=sleep,
+            on_live=file.set_paused if file is not None else None,
+        )
+        flags._relay = relay
+        relay.start()
+        if ready_timeout > 0:
+            relay.first_attempt.wait(ready_timeout)
+        return flags
+
+    def _setup(
+        self,
+        label: str,
+        registry: CollectorRegistry | None,
+        clock: Callable[[], datetime] | None,
+        file: FileSource | None,
+    ) -> None:
+        SnapshotHolder.__init__(self, label, registry)
+        self._file = file
+        self._relay: RelaySource | None = None
+        self._context: tuple[str | None, str | None] | None = None
+        self._now_us: Callable[[], int] = (
+            _now_us if clock is None else (lambda: to_epoch_us(clock()))
+        )
 
     # -- evaluation -----------------------------------------------------------------
 
@@ -164,6 +171,25 @@ class FeatureFlags:
         now_us = self._now_us() if flag.windowed else 0
         return evaluate_compiled(flag, user_id, cohort, now_us)
 
+    def details(
+        self, key: str, user_id: str | None = None, cohort: str | None = None
+    ) -> FlagDetails | None:
+        """`is_enabled` with the reason, the flag's stage and the revision; None for an
+        unknown key. An override answers with reason STATIC."""
+        snapshot, overrides = self._snapshot, self._overrides
+        flag = snapshot.flags.get(key)
+        stage = None if flag is None else flag.state.get("stage")
+        if key in overrides:
+            return FlagDetails(overrides[key], Reason.STATIC, stage, snapshot.revision, True)
+        if flag is None:
+            return None
+        context = self._context
+        if context is not None:
+            user_id = context[0] if user_id is None else user_id
+            cohort = context[1] if cohort is None else cohort
+        value, reason = evaluate_reason_compiled(flag, user_id, cohort, self._now_us())
+        return FlagDetails(value, reason, stage, snapshot.revision, False)
+
     def set_user_context(self, user_id: str | None, cohort: str | None = None) -> None:
         """The user (and cohort) `is_enabled` uses when a call does not name them.
 
@@ -171,113 +197,35 @@ class FeatureFlags:
         """
         self._context = None if user_id is None and cohort is None else (user_id, cohort)
 
-    def set_override(self, key: str, value: bool) -> None:
-        """Force `key` to `value` locally, above everything the document says."""
-        with self._write_lock:
-            self._overrides = {**self._overrides, key: bool(value)}
-            self._publish(self._snapshot)
-
-    def clear_override(self, key: str) -> None:
-        with self._write_lock:
-            self._overrides = {k: v for k, v in self._overrides.items() if k != key}
-            self._publish(self._snapshot)
+    # -- sources ----------------------------------------------------------------------
 
     @property
-    def revision(self) -> str | None:
-        """Revision of the document in use; None until one loaded."""
-        return self._snapshot.revision
+    def path(self) -> Path | None:
+        """The `flags.json` followed (the fallback file for `from_relay`), or None."""
+        return None if self._file is None else self._file.path
 
     @property
-    def path(self) -> Path:
-        return self._path
+    def relay_url(self) -> str | None:
+        """The relay followed (`from_relay`), or None."""
+        return None if self._relay is None else self._relay.label
 
-    def keys(self) -> list[str]:
-        return sorted(self._snapshot.flags)
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """A copy of the flag's `flags.json` entry, or None for an unknown key."""
-        flag = self._snapshot.flags.get(key)
-        return None if flag is None else dict(flag.state)
-
-    # -- loading ----------------------------------------------------------------------
+    @property
+    def relay_connected(self) -> bool | None:
+        """Whether the relay's stream is open now (`from_relay`), else None."""
+        return None if self._relay is None else self._relay.connected
 
     def reload(self) -> bool:
-        """Load the file if it changed. True when a new state is in use.
-
-        Never raises: failures are logged, counted, and leave the last good state.
-        """
-        with self._reload_lock:
-            try:
-                return self._reload_locked()
-            except Exception as exc:  # any surprise here must not reach the app
-                self._fail(f"unexpected {type(exc).__name__}")
-                return False
-
-    def _reload_locked(self) -> bool:
-        signature = self._stat()
-        if signature is None:
-            if not self._seen_missing:
-                self._seen_missing = True
-                self._signature = None
-                self._fail("file is missing")
-            return False
-        self._seen_missing = False
-        if signature == self._signature:
-            return False
-        # Record before reading: a bad version is reported once, not every poll.
-        self._signature = signature
-        try:
-            text = Path(signature[0]).read_bytes()
-            revision, flags = read_document(text)
-            compiled = {key: compile_flag(key, state) for key, state in flags.items()}
-        except (OSError, ValueError) as exc:
-            self._fail(str(exc) if isinstance(exc, ValueError) else type(exc).__name__)
-            return False
-        previous = self._snapshot.revision
-        with self._write_lock:
-            self._publish(_Snapshot(flags=compiled, revision=revision))
-        self._metrics.reloads.labels(self._label).inc()
-        if previous is not None and previous != revision:
-            self._metrics.revision_info.remove(self._label, previous)
-        self._metrics.revision_info.labels(self._label, revision).set(1)
-        log.info(
-            "flags loaded from %s: revision %s, %d flags", self._label, revision, len(compiled)
-        )
-        return True
-
-    def _publish(self, snapshot: _Snapshot) -> None:
-        # Callers hold _write_lock; readers see either the old or the new dict, never a mix.
-        effective = dict(snapshot.flags)
-        for key, value in self._overrides.items():
-            effective[key] = forced_flag(key, value)
-        self._snapshot = snapshot
-        self._effective = effective
-
-    def _stat(self) -> _Signature | None:
-        try:
-            real = os.path.realpath(self._path)
-            st = os.stat(real)
-        except OSError:
-            return None
-        return (real, st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def _fail(self, reason: str) -> None:
-        self._metrics.reload_errors.labels(self._label).inc()
-        kept = self._snapshot.revision or "none (all flags default)"
-        log.warning("flags from %s not loaded: %s; keeping revision %s", self._label, reason, kept)
-
-    def _poll(self, interval: float) -> None:
-        while not self._stop.wait(interval):
-            self.reload()
+        """Check the file now; True when a new document is in use. Never raises."""
+        return False if self._file is None else self._file.poll()
 
     # -- lifecycle --------------------------------------------------------------------
 
     def close(self) -> None:
-        """Stop watching the file. Evaluation keeps working on the last state."""
-        self._stop.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
+        """Stop following the file and the relay. Evaluation keeps working on the last state."""
+        if self._relay is not None:
+            self._relay.close()
+        if self._file is not None:
+            self._file.close()
 
     def __enter__(self) -> Self:
         return self
@@ -293,3 +241,12 @@ class FeatureFlags:
 
 def _now_us() -> int:
     return time.time_ns() // 1000
+
+
+def _token_provider(
+    token: str | None, token_file: str | os.PathLike[str] | None
+) -> Callable[[], str | None]:
+    if token_file is None:
+        return lambda: token
+    path = Path(token_file)
+    return lambda: path.read_text(encoding="utf-8").strip()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +123,13 @@ def test_date_window_uses_the_clock(volume: Any, make_client: Any, flag_state: A
             )
         }
     )
-    client = make_client(volume.root, reload_interval=0)
-    start_us = 1_780_315_200_000_000  # 2026-06-01T12:00:00Z
-    client._now_us = lambda: start_us - 1
+    start = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    now = [start - timedelta(microseconds=1)]
+    client = make_client(volume.root, reload_interval=0, clock=lambda: now[0])
     assert client.is_enabled(KEY, "u") is False
-    client._now_us = lambda: start_us
+    now[0] = start
     assert client.is_enabled(KEY, "u") is True
-    client._now_us = lambda: start_us + 12 * 3600 * 1_000_000
+    now[0] = start + timedelta(hours=12)
     assert client.is_enabled(KEY, "u") is False
 
 
@@ -343,3 +344,68 @@ def test_odd_user_ids_hash_like_evaluate(volume: Any, make_client: Any, flag_sta
     results = [client.is_enabled(KEY, u) for u in odd]
     assert results == [evaluate(state, KEY, u) for u in odd]
     assert client.is_enabled(KEY, 42) is client.is_enabled(KEY, "42")
+
+
+# -- details and listeners ----------------------------------------------------------------
+
+
+def test_details_give_reason_stage_and_revision(
+    volume: Any, make_client: Any, flag_state: Any
+) -> None:
+    from flagops.flags import Reason
+
+    revision = volume.write_flags({KEY: flag_state(25, stage="EARLY_ACCESS")})
+    client = make_client(volume.root, reload_interval=0)
+    inside = _user_in(0, 25)
+    details = client.details(KEY, inside)
+    assert (details.value, details.reason, details.stage) == (True, Reason.SPLIT, "EARLY_ACCESS")
+    assert (details.revision, details.overridden) == (revision, False)
+    assert client.details("unknown") is None
+    client.set_user_context(inside, None)
+    assert client.details(KEY).value is True  # the context fills in, as for is_enabled
+    client.set_override(KEY, False)
+    forced = client.details(KEY, inside)
+    assert (forced.value, forced.reason, forced.overridden) == (False, Reason.STATIC, True)
+    assert forced.stage == "EARLY_ACCESS"
+    client.set_override("unknown", True)
+    assert client.details("unknown").value is True
+
+
+def test_listeners_hear_new_documents_and_overrides(
+    volume: Any, make_client: Any, flag_state: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from flagops.flags import Change
+
+    first = volume.write_flags({"a": flag_state(10), "b": flag_state(10), "c": flag_state(10)})
+    client = make_client(volume.root, reload_interval=0)
+    heard: list[Change] = []
+
+    def broken(change: Change) -> None:
+        raise RuntimeError("listener bug")
+
+    client.add_listener(broken)
+    client.add_listener(heard.append)
+    second = volume.write_flags({"a": flag_state(10), "b": flag_state(20), "d": flag_state(10)})
+    assert client.reload() is True
+    assert heard == [Change(second, first, frozenset({"b", "c", "d"}))]
+    assert any("listener" in r.getMessage() for r in caplog.records)  # logged, not raised
+    client.set_override("a", True)
+    client.clear_override("a")
+    client.clear_override("never-set")  # no change, no call
+    assert heard[1:] == [Change(second, second, frozenset({"a"}))] * 2
+    client.remove_listener(heard.append)
+    volume.write_flags({"a": flag_state(0)})
+    assert client.reload() is True
+    assert len(heard) == 3
+
+
+def test_the_same_revision_again_is_not_a_change(
+    volume: Any, make_client: Any, flag_state: Any
+) -> None:
+    revision = volume.write_flags({KEY: flag_state(10)})
+    client = make_client(volume.root, reload_interval=0)
+    heard: list[Any] = []
+    client.add_listener(heard.append)
+    assert volume.write_flags({KEY: flag_state(10)}) == revision  # kubelet rewrote the same data
+    assert client.reload() is False
+    assert heard == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 import sys
@@ -15,7 +14,7 @@ import mmh3
 import pytest
 
 from flagops.flags import FeatureFlags, build_document, evaluate
-from flagops.flags.evaluate import Reason, evaluate_reason, parse_rfc3339, to_epoch_us
+from flagops.flags.evaluate import Reason, evaluate_reason, parse_rfc3339
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "vectors"
 CASES: list[dict[str, Any]] = json.loads(
@@ -70,10 +69,27 @@ def test_client_matches_every_vector(tmp_path: Path, make_client: Any) -> None:
     for case in CASES:
         text, _ = build_document({case["key"]: case["state"]})
         path.write_text(text, encoding="utf-8")
-        client: FeatureFlags = make_client(path, reload_interval=0)
-        now_us = to_epoch_us(parse_rfc3339(case["now"]))
-        client._now_us = functools.partial(int, now_us)
+        now = parse_rfc3339(case["now"])
+        client: FeatureFlags = make_client(path, reload_interval=0, clock=lambda now=now: now)
         if client.is_enabled(case["key"], case["userId"], case["cohort"]) is not case["expected"]:
+            failures.append(_ids(case))
+        client.close()
+    assert failures == []
+
+
+def test_client_details_match_every_vector(tmp_path: Path, make_client: Any) -> None:
+    # details() (what the OpenFeature provider answers) takes the uninlined path.
+    path = tmp_path / "flags.json"
+    failures = []
+    for case in CASES:
+        text, revision = build_document({case["key"]: case["state"]})
+        path.write_text(text, encoding="utf-8")
+        now = parse_rfc3339(case["now"])
+        client: FeatureFlags = make_client(path, reload_interval=0, clock=lambda now=now: now)
+        details = client.details(case["key"], case["userId"], case["cohort"])
+        expected = evaluate_reason(case["state"], case["key"], case["userId"], case["cohort"], now)
+        got = None if details is None else (details.value, details.reason, details.revision)
+        if got != (*expected, revision) or details is None or details.overridden:
             failures.append(_ids(case))
         client.close()
     assert failures == []
