@@ -61,11 +61,15 @@ export function murmur3Bytes(data: Uint8Array): number {
   return finish(h, k, data.length - blocks, data.length);
 }
 
-// Feeds `text`'s UTF-8 (WTF-8 for lone surrogates) bytes into `state`; returns the
-// final hash when `final`, else packs the state (only used once per flag, off the hot path).
-function feed(state: HashState, text: string, final: true): number;
-function feed(state: HashState, text: string, final: false): HashState;
-function feed(state: HashState, text: string, final: boolean): number | HashState {
+// Where `feed` leaves its result: module slots, so the hot path allocates nothing
+// and `feed` keeps one return type (V8 optimises a monomorphic function best).
+let outH = 0;
+let outK = 0;
+let outN = 0;
+let outLength = 0;
+
+// Feeds `text`'s UTF-8 (WTF-8 for lone surrogates) bytes into `state`.
+function feed(state: HashState, text: string): void {
   let h = state.h;
   let k = state.k;
   let n = state.n;
@@ -116,22 +120,28 @@ function feed(state: HashState, text: string, final: boolean): number | HashStat
       }
     }
   }
-  return final ? finish(h, k, n, length) : { h, k, n, length };
+  outH = h;
+  outK = k;
+  outN = n;
+  outLength = length;
 }
 
 /** MurmurHash3 x86_32 (seed 0, unsigned) of `text`'s UTF-8 bytes (WTF-8 for lone surrogates). */
 export function murmur3(text: string): number {
-  return feed(EMPTY, text, true);
+  feed(EMPTY, text);
+  return finish(outH, outK, outN, outLength);
 }
 
 /** The state after hashing `prefix`: lets a flag hash `"<key>:"` once, not per call. */
 export function hashPrefix(prefix: string): HashState {
-  return feed(EMPTY, prefix, false);
+  feed(EMPTY, prefix);
+  return { h: outH, k: outK, n: outN, length: outLength };
 }
 
 /** murmur3(prefix + text), given `state = hashPrefix(prefix)`. */
 export function murmur3From(state: HashState, text: string): number {
-  return feed(state, text, true);
+  feed(state, text);
+  return finish(outH, outK, outN, outLength);
 }
 
 /** The user's bucket 1..100 for `key`: Unleash's normalizedHash with groupId = key. */

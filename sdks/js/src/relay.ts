@@ -93,7 +93,8 @@ class RelayStream implements Source {
         delayMs = err instanceof RelayHttpError ? err.retryAfterMs : undefined;
         this.sink.fail(describe(err));
       }
-      await this.sleep(delayMs ?? this.backoff(failures));
+      // Retry-After is the least the server asks for; never less than the back-off.
+      await this.sleep(Math.max(delayMs ?? 0, this.backoff(failures)));
     }
   }
 

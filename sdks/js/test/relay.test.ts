@@ -157,6 +157,7 @@ test("an initial document serves until the relay answers", async () => {
   assert.equal(flags.revision, boot.revision);
   await waitFor(() => flags.stats.errors === 1, "the refused stream");
   assert.equal(flags.revision, boot.revision);
+  assert.equal(server.streamRequests().length, 1, "Retry-After: 0 does not cut the back-off short");
 });
 
 test("a silent stream is abandoned after the idle timeout and reopened", async () => {
