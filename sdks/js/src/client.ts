@@ -15,7 +15,7 @@ import {
   instantOf,
 } from "./evaluate.js";
 import { murmur3From } from "./murmur3.js";
-import { type RelayOptions, relayOrigin, startRelay } from "./relay.js";
+import { type RelayOptions, relayOrigin, resolveRelayUrl, startRelay } from "./relay.js";
 import type { Instant } from "./rfc3339.js";
 
 export interface Logger {
@@ -123,14 +123,17 @@ export class FeatureFlags {
   /**
    * Flags that follow the relay's document stream at `url` (the relay's base address).
    * Until the first document arrives every key answers its default (see `ready()`);
-   * after that a relay outage keeps the last good state.
+   * after that a relay outage keeps the last good state. A relative `url` resolves
+   * against the page (browsers); a query on it is kept on every request.
+   * Throws TypeError when `url` is not a URL.
    */
   static fromRelay(url: string, options: FromRelayOptions = {}): FeatureFlags {
+    const base = resolveRelayUrl(url);
     return FeatureFlags.fromSource(
-      relayOrigin(url),
+      relayOrigin(base),
       (sink) => {
         if (options.initialDocument !== undefined) sink.load(options.initialDocument);
-        return startRelay(url, sink, options);
+        return startRelay(base, sink, options);
       },
       options,
     );

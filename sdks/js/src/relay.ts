@@ -28,18 +28,37 @@ export interface RelayOptions {
   readonly idleTimeoutMs?: number | undefined;
 }
 
-/** The relay address as shown in logs and `onError`: no user info, query or fragment. */
-export function relayOrigin(url: string): string {
+/** `path` under the base address: appended to its path, its query kept. */
+function endpoint(base: string, path: string): string {
+  const url = new URL(base);
+  url.pathname = url.pathname.replace(/\/+$/, "") + path;
+  return url.toString();
+}
+
+/**
+ * The relay's base address as an absolute URL; a relative one (a browser page's
+ * "/relay") resolves against the page. Throws TypeError when it is not a URL.
+ */
+export function resolveRelayUrl(url: string): URL {
+  const page = (globalThis as { location?: { href?: string } }).location?.href;
   try {
-    const parsed = new URL(url);
-    return `${parsed.origin}${parsed.pathname.replace(/\/+$/, "")}`;
+    return new URL(url, page);
   } catch {
-    return "relay (invalid URL)";
+    throw new TypeError("the relay address is not a valid URL");
   }
 }
 
+/** The relay address as shown in logs and `onError`: no user info, query or fragment. */
+export function relayOrigin(url: URL): string {
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
 class RelayStream implements Source {
+  /** The relay's base address; a query on it (e.g. a namespace) is kept on every request. */
   private readonly base: string;
+  // The ETag the document endpoint last sent, and the revision it came with: sent back
+  // verbatim while that revision is in use, whatever quoting the server chose.
+  private etag: { value: string; revision: string } | null = null;
   private readonly abort = new AbortController();
   private readonly fetch: typeof fetch;
   private readonly minRetryMs: number;
@@ -51,11 +70,11 @@ class RelayStream implements Source {
   private readonly done: Promise<void>;
 
   constructor(
-    url: string,
+    url: URL,
     private readonly sink: SourceSink,
     options: RelayOptions,
   ) {
-    this.base = url.replace(/\/+$/, "");
+    this.base = url.toString();
     this.fetch = options.fetch ?? globalThis.fetch.bind(globalThis);
     this.minRetryMs = options.minRetryMs ?? 500;
     this.maxRetryMs = Math.max(this.minRetryMs, options.maxRetryMs ?? 30_000);
@@ -122,15 +141,21 @@ class RelayStream implements Source {
   private async catchUp(): Promise<void> {
     const headers: Record<string, string> = { ...this.headers, Accept: "application/json" };
     const revision = this.sink.revision;
-    if (revision !== null) headers["If-None-Match"] = `"${revision}"`;
-    const response = await this.fetch(`${this.base}/v1/flags.json`, {
+    if (revision !== null) {
+      headers["If-None-Match"] = this.etag?.revision === revision ? this.etag.value : `"${revision}"`;
+    }
+    const response = await this.fetch(endpoint(this.base, "/v1/flags.json"), {
       headers,
       signal: this.abort.signal,
       cache: "no-store",
     });
     if (response.status === 304) return;
     if (!response.ok) throw RelayHttpError.of("document", response);
-    this.sink.load(await response.text());
+    if (this.sink.load(await response.text())) {
+      const etag = response.headers.get("etag");
+      const loaded = this.sink.revision;
+      this.etag = etag !== null && loaded !== null ? { value: etag, revision: loaded } : null;
+    }
   }
 
   /** One stream connection. Resolves true if it delivered a good document before it ended. */
@@ -152,7 +177,7 @@ class RelayStream implements Source {
     let delivered = false;
     try {
       resetIdle();
-      const response = await this.fetch(`${this.base}/v1/flags/stream`, {
+      const response = await this.fetch(endpoint(this.base, "/v1/flags/stream"), {
         headers,
         signal: connection.signal,
         cache: "no-store",
@@ -237,6 +262,6 @@ function describe(err: unknown): string {
 }
 
 /** Start following the relay's document stream; the returned Source stops it. */
-export function startRelay(url: string, sink: SourceSink, options: RelayOptions = {}): Source {
+export function startRelay(url: URL, sink: SourceSink, options: RelayOptions = {}): Source {
   return new RelayStream(url, sink, options);
 }

@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from "node:net";
 
 export interface RecordedRequest {
   readonly path: string;
+  readonly query: string;
   readonly authorization: string | undefined;
   readonly ifNoneMatch: string | undefined;
   readonly lastEventId: string | undefined;
@@ -21,6 +22,8 @@ export class FakeRelay {
   streamStatus: number | null = null;
   /** When false, a new stream gets headers but no document (to test the idle timeout). */
   sendOnConnect = true;
+  /** Send the ETag as the bare revision instead of the quoted form RFC 9110 asks for. */
+  bareEtag = false;
   private server: Server | null = null;
   private readonly streams = new Set<ServerResponse>();
   private readonly sockets = new Set<Socket>();
@@ -97,9 +100,11 @@ export class FakeRelay {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
-    const status = this.answer(req, res);
+    const url = new URL(req.url ?? "/", "http://relay");
+    const status = this.answer(req, res, url.pathname);
     this.requests.push({
-      path: req.url ?? "",
+      path: url.pathname,
+      query: url.search,
       authorization: req.headers.authorization,
       ifNoneMatch: req.headers["if-none-match"],
       lastEventId: req.headers["last-event-id"] as string | undefined,
@@ -107,13 +112,13 @@ export class FakeRelay {
     });
   }
 
-  private answer(req: IncomingMessage, res: ServerResponse): number {
+  private answer(req: IncomingMessage, res: ServerResponse, path: string): number {
     if (req.headers.authorization !== `Bearer ${this.token}`) {
       res.writeHead(401, { "Content-Type": "application/json" }).end('{"errorCode":"UNAUTHORIZED"}');
       return 401;
     }
-    const etag = `"${this.revision}"`;
-    if (req.method === "GET" && req.url === "/v1/flags.json") {
+    const etag = this.bareEtag ? this.revision : `"${this.revision}"`;
+    if (req.method === "GET" && path === "/v1/flags.json") {
       if (req.headers["if-none-match"] === etag) {
         res.writeHead(304, { ETag: etag }).end();
         return 304;
@@ -121,7 +126,7 @@ export class FakeRelay {
       res.writeHead(200, { "Content-Type": "application/json", ETag: etag }).end(this.document);
       return 200;
     }
-    if (req.method === "GET" && req.url === "/v1/flags/stream") {
+    if (req.method === "GET" && path === "/v1/flags/stream") {
       if (this.streamStatus !== null) {
         res.writeHead(this.streamStatus, { "Retry-After": "0" }).end();
         return this.streamStatus;

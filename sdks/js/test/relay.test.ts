@@ -113,6 +113,31 @@ test("HTTP errors are reported and retried; a 503 stream with a working document
   await waitFor(() => server.openStreams === 1, "the stream once the relay allows it");
 });
 
+test("the base address's query is kept; the server's ETag goes back verbatim", async () => {
+  const server = await relay(10);
+  server.streamStatus = 503; // only the document endpoint answers: every retry is a catch-up GET
+  server.bareEtag = true;
+  const flags = FeatureFlags.fromRelay(`${server.url}?namespace=meal-plan`, {
+    token: TOKEN,
+    minRetryMs: 10,
+    maxRetryMs: 20,
+    logger: null,
+  });
+  cleanups.push(() => flags.close());
+  await waitFor(() => server.documentRequests().some((r) => r.status === 304), "a 304 for the bare ETag");
+  const revision = doc(10).revision;
+  assert.equal(flags.revision, revision);
+  assert.deepEqual(
+    server.documentRequests().slice(0, 2).map((r) => [r.ifNoneMatch, r.status]),
+    [[undefined, 200], [revision, 304]],
+  );
+  assert.ok(server.requests.every((r) => r.query === "?namespace=meal-plan"));
+});
+
+test("an address that is not a URL throws at once", () => {
+  assert.throws(() => FeatureFlags.fromRelay("not a url", { logger: null }), TypeError);
+});
+
 test("a malformed event keeps the last good state; the next good one is taken", async () => {
   const server = await relay(10);
   const flags = follow(server);
