@@ -2,10 +2,11 @@
  * MurmurHash3 x86 32-bit, seed 0, unsigned: the hash of DESIGN.md's step 6 and
  * of Unleash's flexibleRollout.
  *
- * Strings are hashed over their UTF-8 bytes, encoded on the fly so the hot path
- * allocates nothing. A lone surrogate (not encodable as UTF-8) is encoded as its
- * three WTF-8 bytes, the bytes Python's `str.encode("utf-8", "surrogatepass")`
- * gives, so the JS and Python SDKs put such a user in the same bucket.
+ * Strings are hashed over their UTF-8 bytes, encoded on the fly (no TextEncoder,
+ * no buffer: an ASCII user id allocates nothing). A lone surrogate (not encodable
+ * as UTF-8) is encoded as its three WTF-8 bytes, the bytes Python's
+ * `str.encode("utf-8", "surrogatepass")` gives, so the JS and Python SDKs put
+ * such a user in the same bucket.
  */
 
 const C1 = 0xcc9e2d51;
@@ -61,36 +62,19 @@ export function murmur3Bytes(data: Uint8Array): number {
   return finish(h, k, data.length - blocks, data.length);
 }
 
-// Where `feed` leaves its result: module slots, so the hot path allocates nothing
-// and `feed` keeps one return type (V8 optimises a monomorphic function best).
-let outH = 0;
-let outK = 0;
-let outN = 0;
-let outLength = 0;
-
-// Feeds `text`'s UTF-8 (WTF-8 for lone surrogates) bytes into `state`.
-function feed(state: HashState, text: string): void {
-  let h = state.h;
-  let k = state.k;
-  let n = state.n;
-  let length = state.length;
+// The general path: feeds `text`'s UTF-8 (WTF-8 for lone surrogates) bytes from index
+// `start` on into the state (h, k, n, length).
+function feed(h: number, k: number, n: number, length: number, text: string, start: number): HashState {
   const end = text.length;
-  for (let i = 0; i < end; i++) {
+  for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
-    if (c < 0x80) {
-      k |= c << (n << 3);
-      length++;
-      if (++n === 4) {
-        h = mixBlock(h, k);
-        k = 0;
-        n = 0;
-      }
-      continue;
-    }
     // The code point's bytes packed little-endian into `word` (first byte lowest).
     let word: number;
     let count: number;
-    if (c < 0x800) {
+    if (c < 0x80) {
+      word = c;
+      count = 1;
+    } else if (c < 0x800) {
       word = (0xc0 | (c >>> 6)) | ((0x80 | (c & 0x3f)) << 8);
       count = 2;
     } else {
@@ -120,28 +104,41 @@ function feed(state: HashState, text: string): void {
       }
     }
   }
-  outH = h;
-  outK = k;
-  outN = n;
-  outLength = length;
-}
-
-/** MurmurHash3 x86_32 (seed 0, unsigned) of `text`'s UTF-8 bytes (WTF-8 for lone surrogates). */
-export function murmur3(text: string): number {
-  feed(EMPTY, text);
-  return finish(outH, outK, outN, outLength);
+  return { h, k, n, length };
 }
 
 /** The state after hashing `prefix`: lets a flag hash `"<key>:"` once, not per call. */
 export function hashPrefix(prefix: string): HashState {
-  feed(EMPTY, prefix);
-  return { h: outH, k: outK, n: outN, length: outLength };
+  return feed(EMPTY.h, EMPTY.k, EMPTY.n, EMPTY.length, prefix, 0);
 }
 
-/** murmur3(prefix + text), given `state = hashPrefix(prefix)`. */
+/** murmur3(prefix + text), given `state = hashPrefix(prefix)`: the hot path. */
 export function murmur3From(state: HashState, text: string): number {
-  feed(state, text);
-  return finish(outH, outK, outN, outLength);
+  let h = state.h;
+  let k = state.k;
+  let n = state.n;
+  const end = text.length;
+  // ASCII, one byte per code unit, stays in this small loop (V8 optimises it well);
+  // the first other code unit hands the rest to the general path.
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      const rest = feed(h, k, n, state.length + i, text, i);
+      return finish(rest.h, rest.k, rest.n, rest.length);
+    }
+    k |= c << (n << 3);
+    if (++n === 4) {
+      h = mixBlock(h, k);
+      k = 0;
+      n = 0;
+    }
+  }
+  return finish(h, k, n, state.length + end);
+}
+
+/** MurmurHash3 x86_32 (seed 0, unsigned) of `text`'s UTF-8 bytes (WTF-8 for lone surrogates). */
+export function murmur3(text: string): number {
+  return murmur3From(EMPTY, text);
 }
 
 /** The user's bucket 1..100 for `key`: Unleash's normalizedHash with groupId = key. */
