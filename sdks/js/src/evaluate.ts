@@ -161,7 +161,10 @@ const SPLIT_ON: EvaluationDetail = Object.freeze({ value: true, reason: "SPLIT" 
 const SPLIT_OFF: EvaluationDetail = Object.freeze({ value: false, reason: "SPLIT" });
 const NO_USER: EvaluationDetail = Object.freeze({ value: false, reason: "DEFAULT" });
 
-/** Whether flag `key` with `flags.json` entry `state` is on for this user at `now`. */
+/**
+ * Whether flag `key` with `flags.json` entry `state` (a `FlagState`) is on for this
+ * user at `now`. Throws FlagsDocumentError on a malformed entry, RangeError on a bad `now`.
+ */
 export function evaluate(state: unknown, key: string, context: EvaluationContext = {}): boolean {
   return evaluateDetail(state, key, context).value;
 }
@@ -177,5 +180,6 @@ export function evaluateDetail(
   context: EvaluationContext = {},
 ): EvaluationDetail {
   const flag = compileFlag(key, state);
-  return evaluateCompiledDetail(flag, context.userId, context.cohort, () => instantOf(context.now));
+  const now = instantOf(context.now); // checked even when the flag has no window
+  return evaluateCompiledDetail(flag, context.userId, context.cohort, () => now);
 }

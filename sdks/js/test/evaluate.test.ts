@@ -73,6 +73,11 @@ test("reasons: DISABLED, TARGETING_MATCH, STATIC, SPLIT (0% too), DEFAULT", () =
   assert.deepEqual(split, { value: bucket("calendar_sync", "user-1") <= 50, reason: "SPLIT" });
 });
 
+test("a bad now is refused even for a flag without a window", () => {
+  assert.throws(() => evaluate({ enabled: true, rolloutPercent: 100 }, "k", { now: "yesterday" }), RangeError);
+  assert.throws(() => evaluate({ enabled: true, rolloutPercent: 100 }, "k", { now: new Date("x") }), RangeError);
+});
+
 test("the empty string is a user id; null and undefined are not", () => {
   const state = { enabled: true, rolloutPercent: 56 };
   assert.equal(bucket("calendar_sync", ""), 56);
