@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 crds: $(STAMP)
 	$(PY) -m flagops.api.crdgen --write
 
-test: setup lint typecheck
+test: setup lint typecheck js-test
 	@# pytest exits 5 when it collects no tests: not a failure of the build.
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh --with-helm) $(PY) -m pytest $(PYTEST_ARGS); \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
@@ -43,9 +43,18 @@ unit: $(STAMP)
 demo: setup
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh) $(PY) -m flagops.demo $(if $(KEEP),--keep) $(if $(FAST),--fast)
 
-bench: setup
+bench: setup js-bench
 	hack/setup-system.sh --bench
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh) $(PY) -m bench
+
+# The JavaScript SDK (sdks/js, README there): install from the lockfile, compile, node --test.
+.PHONY: js-test js-bench
+js-test:
+	cd sdks/js && npm ci --no-audit --no-fund && npm run build && npm test
+
+js-bench:
+	cd sdks/js && npm ci --no-audit --no-fund && npm run build
+	cd bench/js && npm ci --no-audit --no-fund && node bench.mjs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
