@@ -22,7 +22,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -32,7 +31,8 @@ from flagops.demo.browser import BrowserUnavailable
 from flagops.demo.mount import ConfigMapMount
 from flagops.demo.page_timing import PageTiming, time_page_change
 from flagops.demo.parts import AppRelay, CalendarServerProcess, MealPlanAppProcess
-from flagops.demo.reach import Reach, parse_time, reach
+from flagops.demo.reach import parse_time, wait_reach
+from flagops.demo.runs import RolloutRun
 from flagops.demo.users import POPULATION_SIZE, SAMPLE_USERS, flag_table, population
 from flagops.demo.view import LiveView, snapshot
 from flagops.flags import FeatureFlags
@@ -52,30 +52,6 @@ DEFAULT_FLAG_COUNT = 6
 
 class DemoFailed(RuntimeError):
     pass
-
-
-@dataclass
-class RolloutRun:
-    """What one Rollout did, for the summary."""
-
-    name: str
-    started: float = 0.0
-    ended: float | None = None
-    final: dict[str, Any] = field(default_factory=dict)
-    stage_seen: dict[str, float] = field(default_factory=dict)
-    # stage -> when the operator decided it (stageStartedAt, epoch seconds); the latest wins.
-    decided: dict[str, float] = field(default_factory=dict)
-    reach: list[Reach] = field(default_factory=list)
-    events: list[str] = field(default_factory=list)
-
-    @property
-    def seconds(self) -> float:
-        return (self.ended or time.monotonic()) - self.started
-
-    def stage_times(self) -> list[tuple[str, float]]:
-        ordered = sorted(self.stage_seen.items(), key=lambda item: item[1])
-        ends = [t for _, t in ordered[1:]] + [self.ended or time.monotonic()]
-        return [(stage, end - began) for (stage, began), end in zip(ordered, ends, strict=True)]
 
 
 class Demo:
@@ -242,8 +218,11 @@ class Demo:
         )
         mounted = self._mount_dir / "flags.json"
         wait_for(mounted.exists, timeout=60, message="feature-flags ConfigMap not published")
-        # The demo reads the folder with the SDK too, exactly as the app does.
-        flags = self._flags = FeatureFlags(self._mount_dir)
+        # The demo reads the flags with the SDK too, exactly as the app does.
+        assert self._app is not None and self._app.relay is not None
+        flags = self._flags = FeatureFlags.from_relay(
+            self._app.relay.url, fallback_path=self._mount_dir
+        )
         self.stack.callback(flags.close)
 
         def published() -> dict[str, Any] | None:
@@ -336,29 +315,12 @@ class Demo:
     def _report_reach(self, run: RolloutRun, flag_key: str) -> None:
         """How long each stage decision took to reach the app through the relay."""
         assert self._app is not None
-        app = self._app
-        # The last decision may still be on its way: wait for it (up to a few seconds).
-        last = max(run.decided.values(), default=0.0)
-
-        def arrived() -> list[Reach] | None:
-            found = reach(flag_key, run.decided, app.arrivals())
-            done = all(r.seconds is not None for r in found if r.decided >= last)
-            return found if done else None
-
-        try:
-            run.reach = wait_for(arrived, timeout=5, interval=0.2)
-        except TimeoutError:
-            run.reach = reach(flag_key, run.decided, app.arrivals())
+        run.reach = wait_reach(flag_key, run.decided, self._app.arrivals)
         self.say(f"  time from the operator's decision to the app (relay stream, {flag_key}):")
+        rolled_back = run.final.get("phase") == "RolledBack"
         for item in run.reach:
-            rollback = (
-                " (rollback)"
-                if item.stage == "DISABLED"
-                and run.final.get("phase") == "RolledBack"
-                and item.decided == last
-                else ""
-            )
-            self.say(f"    {item.line(rollback)}")
+            last = item is run.reach[-1]
+            self.say(f"    {item.line(' (rollback)' if rolled_back and last else '')}")
 
     def apply(self, body: dict[str, Any]) -> None:
         assert self.plane is not None
@@ -451,32 +413,9 @@ class Demo:
         self.step("summary")
         result: dict[str, Any] = {"total_seconds": round(total, 1), "rollouts": {}}
         for run in self.runs.values():
-            final = run.final
-            last = final.get("lastAnalysis") or {}
-            stages = ", ".join(f"{stage} {secs:.0f}s" for stage, secs in run.stage_times())
-            self.say(
-                f"  {run.name:<20} stage {final.get('stage')} phase {final.get('phase')} "
-                f"after {run.seconds:.0f}s"
-            )
-            self.say(f"  {'':<20} stages: {stages}")
-            if last:
-                self.say(f"  {'':<20} last analysis: {last.get('verdict')} - {last.get('message')}")
-            reached = ", ".join(
-                f"{r.stage} {r.seconds * 1000:.0f} ms" if r.seconds is not None else f"{r.stage} -"
-                for r in run.reach
-            )
-            self.say(f"  {'':<20} decision -> app: {reached}")
-            result["rollouts"][run.name] = {
-                "stage": final.get("stage"),
-                "phase": final.get("phase"),
-                "seconds": round(run.seconds, 1),
-                "message": final.get("message"),
-                "reach_ms": {
-                    r.stage: None if r.seconds is None else round(r.seconds * 1000)
-                    for r in run.reach
-                },
-                "reach_within_promise": all(r.kept for r in run.reach),
-            }
+            for line in run.summary_lines():
+                self.say(line)
+            result["rollouts"][run.name] = run.result()
         if self.page_timing is not None:
             result["browser_ms"] = {
                 path: round(seconds * 1000) for path, seconds in self.page_timing.seconds.items()

@@ -105,6 +105,7 @@ class MealPlanAppProcess:
         web_port: int | None = None,
     ) -> None:
         self.metrics_port = free_port()
+        self.relay = relay
         self.web_port = web_port if relay is not None else None
         argv = [
             sys.executable,

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from flagops.testing.wait import wait_for
 
 # A stage change must reach the app within this (issue 13's promise for the relay).
 PROMISE_SECONDS = 1.0
@@ -58,3 +60,24 @@ def reach(
                 break
         found.append(Reach(flag, stage, decided, seconds))
     return found
+
+
+def wait_reach(
+    flag: str,
+    decisions: Mapping[str, float],
+    arrivals: Callable[[], list[dict[str, Any]]],
+    timeout: float = 5.0,
+) -> list[Reach]:
+    """`reach`, once the latest decision has arrived (or `timeout` passed: then it shows
+    as not seen)."""
+    last = max(decisions.values(), default=0.0)
+
+    def arrived() -> list[Reach] | None:
+        found = reach(flag, decisions, arrivals())
+        return found if all(r.seconds is not None for r in found if r.decided >= last) else None
+
+    try:
+        result: list[Reach] = wait_for(arrived, timeout=timeout, interval=0.2)
+    except TimeoutError:
+        result = reach(flag, decisions, arrivals())
+    return result
