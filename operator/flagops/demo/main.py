@@ -35,6 +35,7 @@ from flagops.demo.reach import parse_time, wait_reach
 from flagops.demo.runs import RolloutRun
 from flagops.demo.users import POPULATION_SIZE, SAMPLE_USERS, flag_table, population
 from flagops.demo.view import LiveView, snapshot
+from flagops.demo.web import WebAppNotBuilt, check_built
 from flagops.flags import FeatureFlags
 from flagops.testing.binaries import repo_root
 from flagops.testing.controlplane import ControlPlane
@@ -145,6 +146,10 @@ class Demo:
         self.say(f"    {relay.url} (OFREP, /v1/flags.json and their event streams)")
 
         self.step("starting the meal-plan app (flags from the relay's stream + integrations)")
+        try:
+            check_built()
+        except WebAppNotBuilt as exc:
+            raise DemoFailed(str(exc)) from None
         app_relay = AppRelay(
             url=f"{relay.url}/namespaces/{scenario.NAMESPACE}",
             root=relay.url,
