@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 crds: $(STAMP)
 	$(PY) -m flagops.api.crdgen --write
 
-test: setup lint typecheck js-test
+test: setup lint typecheck js-test web
 	@# pytest exits 5 when it collects no tests: not a failure of the build.
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh --with-helm) $(PY) -m pytest $(PYTEST_ARGS); \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc
@@ -40,7 +40,7 @@ test: setup lint typecheck js-test
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-demo: setup
+demo: setup web
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh) $(PY) -m flagops.demo $(if $(KEEP),--keep) $(if $(FAST),--fast)
 
 bench: setup js-bench
@@ -51,6 +51,13 @@ bench: setup js-bench
 .PHONY: js-test js-bench
 js-test:
 	cd sdks/js && npm ci --no-audit --no-fund && npm run build && npm test
+
+# The meal-plan web page (examples/mealplan-web, served by the demo app): npm ci from its
+# lockfile, then an esbuild bundle. It bundles @flagops/sdk from sdks/js: built first.
+.PHONY: web
+web:
+	cd sdks/js && npm ci --no-audit --no-fund && npm run build
+	cd examples/mealplan-web && npm ci --no-audit --no-fund && npm run build
 
 js-bench:
 	cd sdks/js && npm ci --no-audit --no-fund && npm run build

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Debian packages the tests and the demo need: Prometheus (and promtool).
+# Debian packages the tests and the demo need: Prometheus (and promtool), and chromium
+# (the browser tests and `make demo` drive it headless through Playwright).
 # --bench: also wrk, the HTTP load generator of bench/bench_relay.py.
 set -euo pipefail
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ "${1:-}" = "--bench" ]; then
   command -v wrk >/dev/null 2>&1 || need+=(wrk)
 fi

@@ -99,6 +99,13 @@ def test_demo_reaches_full_rolls_back_the_spike_and_leaves_nothing(tmp_path: Pat
     assert (calendar["stage"], calendar["phase"]) == ("FULL", "Completed")
     shopping = result["rollouts"]["shopping-list-sync"]
     assert (shopping["stage"], shopping["phase"]) == ("DISABLED", "RolledBack")
+    # Every stage decision, the rollback included, reached the app through the relay in
+    # under a second, and headless chromium timed the first step on both page paths.
+    assert calendar["reach_within_promise"] and shopping["reach_within_promise"], result
+    assert set(calendar["reach_ms"]) >= {"INTERNAL", "FULL"}, result
+    assert shopping["reach_ms"]["DISABLED"] is not None, result
+    assert set(result["browser_ms"]) == {"openfeature", "flagops"}, result
+    assert "meal-plan web page: http://127.0.0.1:" in output
     # The Events say why: each stage step on a passing analysis, then the rollback's cause.
     assert "StageAdvanced  GENERAL -> FULL" in output
     rolled_back = [line for line in output.splitlines() if "RolledBack" in line and "event" in line]
@@ -107,7 +114,7 @@ def test_demo_reaches_full_rolls_back_the_spike_and_leaves_nothing(tmp_path: Pat
     assert "flags.json" in output and "jonas (-)" in output  # flags and users table printed
 
     pids = _line(output, "demo pids: ")
-    expected = {"etcd", "kube-apiserver", "kube-controller-manager", "prometheus"}
+    expected = {"etcd", "kube-apiserver", "kube-controller-manager", "prometheus", "flagops-relay"}
     assert expected <= set(pids), pids
     assert _marked_processes(run_id) == []
     left = [f"{name} ({pid})" for name, pid in pids.items() if _carries_marker(pid, run_id)]

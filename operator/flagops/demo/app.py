@@ -1,6 +1,8 @@
 """The demo's meal-plan app: a real app process on the flagops SDK and integrations.
 
-It reads the mounted-style flags folder with `FeatureFlags`, and every tick a
+It follows the relay's document stream with `FeatureFlags.from_relay` (starting
+from, and falling back to, the mounted-style flags folder), or only the folder.
+Every tick a
 batch of its users saves a day's meal plan. For each user the `calendar_sync`
 flag lets in, the plan's meals go to Calendar through `CalendarSyncIntegration`
 (one counted operation per meal); for each user `shopping_list_sync` lets in,
@@ -8,9 +10,14 @@ the day's shopping list goes to the household calendar (a second Calendar
 account) through `ShoppingListSyncIntegration`. The integrations' counter,
 `flagops_integration_operations_total`, is served for Prometheus to scrape.
 
-    python -m flagops.demo.app --flags-dir DIR --metrics-port N \
+    python -m flagops.demo.app [--relay-url URL] [--flags-dir DIR] --metrics-port N \
+        [--web-port N --web-relay-url URL --namespace NS] \
         [--calendar-endpoint URL --calendar-credentials FILE] \
         [--shopping-endpoint URL --shopping-credentials FILE] [--mock]
+
+With `--web-port` it also serves the meal-plan web page (flagops.demo.web). Tokens come
+from the environment, never the command line: FLAGOPS_RELAY_TOKEN (the app's) and
+FLAGOPS_WEB_RELAY_TOKEN (the browser's, handed to the page).
 """
 
 from __future__ import annotations
@@ -20,14 +27,20 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 import sys
+import threading
+import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from flagops.demo.users import User, population
+from flagops.demo.web import PageConfig, WebServer
 from flagops.flags import FeatureFlags
+from flagops.flags.snapshot import Change
 from flagops.integrations import IntegrationError, IntegrationRegistry
 from flagops.integrations.calendar import CalendarSyncIntegration
 from flagops.integrations.flagsource import FlagSource
@@ -138,6 +151,48 @@ class MealPlanApp:
             log.warning("%s: plan %s: %d meals failed", service.name, plan["id"], len(failed))
 
 
+class Arrivals:
+    """When each flag revision reached this app (wall clock), and what it said: the demo
+    compares these times with the operator's stageStartedAt."""
+
+    def __init__(self, flags: FeatureFlags, keep: int = 1000) -> None:
+        self._flags = flags
+        self._lock = threading.Lock()
+        self._seen: deque[dict[str, Any]] = deque(maxlen=keep)
+        self.record(None)
+        flags.add_listener(self.record)
+
+    def record(self, change: Change | None) -> None:
+        at = time.time()
+        revision = self._flags.revision
+        if revision is None or (change is not None and change.revision == change.previous):
+            return
+        flags = {}
+        for key in sorted(self._flags.keys()):
+            state = self._flags.get(key) or {}
+            flags[key] = {
+                "enabled": state.get("enabled"),
+                "rolloutPercent": state.get("rolloutPercent"),
+                "stage": state.get("stage"),
+            }
+        with self._lock:
+            self._seen.append({"revision": revision, "at": at, "flags": flags})
+
+    def __call__(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._seen)
+
+
+def open_flags(args: argparse.Namespace) -> FeatureFlags:
+    if args.relay_url:
+        return FeatureFlags.from_relay(
+            args.relay_url,
+            token=os.environ.get("FLAGOPS_RELAY_TOKEN") or None,
+            fallback_path=args.flags_dir,
+        )
+    return FeatureFlags(args.flags_dir)
+
+
 async def run(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
 
@@ -146,7 +201,17 @@ async def run(args: argparse.Namespace) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     server, _ = start_http_server(args.metrics_port, addr="127.0.0.1")
-    flags = FeatureFlags(args.flags_dir)
+    flags = open_flags(args)
+    arrivals = Arrivals(flags)
+    web: WebServer | None = None
+    if args.web_port:
+        config = PageConfig(
+            relay_url=args.web_relay_url,
+            namespace=args.namespace,
+            token=os.environ.get("FLAGOPS_WEB_RELAY_TOKEN") or None,
+        )
+        web = WebServer(args.web_port, config, arrivals).start()
+        log.info("meal-plan page on %s", web.url)
     app = MealPlanApp(flags, population(args.users), args.per_tick)
     await app.init(
         _service_config(args.calendar_endpoint, args.calendar_credentials, args.mock),
@@ -163,6 +228,8 @@ async def run(args: argparse.Namespace) -> int:
         stop.set()
         await watcher
         await app.registry.disconnect_all()
+        if web is not None:
+            web.stop()
         flags.close()
         server.shutdown()
     return 0
@@ -170,8 +237,12 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m flagops.demo.app", description=__doc__)
-    parser.add_argument("--flags-dir", type=Path, required=True)
+    parser.add_argument("--relay-url", help="follow the relay's document stream (from_relay)")
+    parser.add_argument("--flags-dir", type=Path, help="mounted flags (with --relay-url: fallback)")
     parser.add_argument("--metrics-port", type=int, required=True)
+    parser.add_argument("--web-port", type=int, help="serve the meal-plan web page on this port")
+    parser.add_argument("--web-relay-url", help="the relay's address as the browser reaches it")
+    parser.add_argument("--namespace", help="the namespace whose flags the page reads")
     parser.add_argument("--calendar-endpoint")
     parser.add_argument("--calendar-credentials")
     parser.add_argument("--shopping-endpoint")
@@ -181,6 +252,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-tick", type=int, default=10, help="users who save a plan per tick")
     parser.add_argument("--tick", type=float, default=1.0, help="seconds between ticks")
     args = parser.parse_args(argv)
+    if not args.relay_url and not args.flags_dir:
+        parser.error("give --relay-url, --flags-dir or both")
+    if args.web_port and not (args.web_relay_url and args.namespace):
+        parser.error("--web-port needs --web-relay-url and --namespace")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     # One audit record per operation is the product's contract; the demo's log needs less.
     logging.getLogger("flagops.audit").setLevel(logging.WARNING)

@@ -1,10 +1,13 @@
 """`python -m flagops.demo [--fast] [--keep]`: the whole flagops story on a laptop.
 
 Starts a local control plane (etcd, kube-apiserver, kube-controller-manager),
-Prometheus, two local Calendar servers, the sample meal-plan app, the operator
+Prometheus, two local Calendar servers, the flagops relay, the sample meal-plan
+app (following the relay's stream, serving the meal-plan web page), the operator
 and the probe stand-in; publishes the default flags; rolls calendar sync out to
-FULL; then lets a second rollout meet an error spike and roll back. Everything
-it starts is stopped at the end, on an error and on Ctrl-C.
+FULL (headless chromium watches the page for the first step); then lets a second
+rollout meet an error spike and roll back. It prints how long each stage change
+took to reach the app. Everything it starts is stopped at the end, on an error
+and on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -19,22 +22,28 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
 from flagops.demo import scenario
+from flagops.demo.browser import BrowserUnavailable
 from flagops.demo.mount import ConfigMapMount
-from flagops.demo.parts import CalendarServerProcess, MealPlanAppProcess
+from flagops.demo.page_timing import PageTiming, time_page_change
+from flagops.demo.parts import AppRelay, CalendarServerProcess, MealPlanAppProcess
+from flagops.demo.reach import parse_time, wait_reach
+from flagops.demo.runs import RolloutRun
 from flagops.demo.users import POPULATION_SIZE, SAMPLE_USERS, flag_table, population
 from flagops.demo.view import LiveView, snapshot
+from flagops.demo.web import WebAppNotBuilt, check_built
 from flagops.flags import FeatureFlags
 from flagops.testing.binaries import repo_root
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.kubelet_standin import ProbeKubeletStandIn
 from flagops.testing.operator import OperatorProcess
+from flagops.testing.process import free_port
 from flagops.testing.prometheus import PrometheusServer
+from flagops.testing.relay import RelayProcess
 from flagops.testing.wait import wait_for
 
 GROUP, VERSION = "flagops.dev", "v1alpha1"
@@ -44,27 +53,6 @@ DEFAULT_FLAG_COUNT = 6
 
 class DemoFailed(RuntimeError):
     pass
-
-
-@dataclass
-class RolloutRun:
-    """What one Rollout did, for the summary."""
-
-    name: str
-    started: float = 0.0
-    ended: float | None = None
-    final: dict[str, Any] = field(default_factory=dict)
-    stage_seen: dict[str, float] = field(default_factory=dict)
-    events: list[str] = field(default_factory=list)
-
-    @property
-    def seconds(self) -> float:
-        return (self.ended or time.monotonic()) - self.started
-
-    def stage_times(self) -> list[tuple[str, float]]:
-        ordered = sorted(self.stage_seen.items(), key=lambda item: item[1])
-        ends = [t for _, t in ordered[1:]] + [self.ended or time.monotonic()]
-        return [(stage, end - began) for (stage, began), end in zip(ordered, ends, strict=True)]
 
 
 class Demo:
@@ -89,6 +77,8 @@ class Demo:
         self._flags: FeatureFlags | None = None
         self._mount_dir: Path | None = None
         self._shopping: CalendarServerProcess | None = None
+        self._app: MealPlanAppProcess | None = None
+        self.page_timing: PageTiming | None = None
 
     # -- output -------------------------------------------------------------------------
 
@@ -144,11 +134,38 @@ class Demo:
         self.stack.callback(mount.stop)
         self._mount_dir = mount_dir
 
-        self.step("starting the meal-plan app (flags SDK + calendar integrations)")
-        app = MealPlanAppProcess(self.work_dir, mount_dir, calendar, shopping).start()
+        self.step("starting the flagops relay (development mode: no tokens, this namespace)")
+        relay = RelayProcess(
+            plane.kubeconfig,
+            [scenario.NAMESPACE],
+            extra_args=["--dev-serve-namespace-without-tokens", scenario.NAMESPACE],
+            log_dir=self.work_dir,
+        ).start()
+        self.stack.callback(relay.stop)
+        self.pids["flagops-relay"] = relay.process.pid or 0
+        self.say(f"    {relay.url} (OFREP, /v1/flags.json and their event streams)")
+
+        self.step("starting the meal-plan app (flags from the relay's stream + integrations)")
+        try:
+            check_built()
+        except WebAppNotBuilt as exc:
+            raise DemoFailed(str(exc)) from None
+        app_relay = AppRelay(
+            url=f"{relay.url}/namespaces/{scenario.NAMESPACE}",
+            root=relay.url,
+            namespace=scenario.NAMESPACE,
+        )
+        app = MealPlanAppProcess(
+            self.work_dir, mount_dir, calendar, shopping, relay=app_relay, web_port=free_port()
+        ).start()
         self.stack.callback(app.stop)
+        self._app = app
         self.pids["meal-plan-app"] = app.process.pid or 0
-        self.say(f"    {len(self.users)} users, flags from {mount_dir}, metrics {app.target}")
+        self.say(
+            f"    {len(self.users)} users, flags from {app_relay.url} (fallback {mount_dir}),"
+            f" metrics {app.target}"
+        )
+        self.say(f"    meal-plan web page: {app.web_url}?user=ana&cohort=internal")
 
         self.step("starting Prometheus (Debian's prometheus, scraping the app every second)")
         prometheus = PrometheusServer([app.target], scrape_interval="1s", job="meal-plan-app")
@@ -206,8 +223,11 @@ class Demo:
         )
         mounted = self._mount_dir / "flags.json"
         wait_for(mounted.exists, timeout=60, message="feature-flags ConfigMap not published")
-        # The demo reads the folder with the SDK too, exactly as the app does.
-        flags = self._flags = FeatureFlags(self._mount_dir)
+        # The demo reads the flags with the SDK too, exactly as the app does.
+        assert self._app is not None and self._app.relay is not None
+        flags = self._flags = FeatureFlags.from_relay(
+            self._app.relay.url, fallback_path=self._mount_dir
+        )
         self.stack.callback(flags.close)
 
         def published() -> dict[str, Any] | None:
@@ -273,6 +293,8 @@ class Demo:
             stage = status.get("stage")
             if stage and stage not in run.stage_seen:
                 run.stage_seen[stage] = time.monotonic()
+            if stage and status.get("stageStartedAt"):
+                run.decided[stage] = parse_time(status["stageStartedAt"])
             self._new_events(run, seen)
             seeing = self._seeing(flag_key)
             self.view.update(snapshot(rollout, seeing, len(self.users)))
@@ -292,7 +314,18 @@ class Demo:
             self.stopping.wait(REFRESH_SECONDS)
         self.view.close()
         run.final = rollout.get("status") or {}
+        self._report_reach(run, flag_key)
         return rollout
+
+    def _report_reach(self, run: RolloutRun, flag_key: str) -> None:
+        """How long each stage decision took to reach the app through the relay."""
+        assert self._app is not None
+        run.reach = wait_reach(flag_key, run.decided, self._app.arrivals)
+        self.say(f"  time from the operator's decision to the app (relay stream, {flag_key}):")
+        rolled_back = run.final.get("phase") == "RolledBack"
+        for item in run.reach:
+            last = item is run.reach[-1]
+            self.say(f"    {item.line(' (rollback)' if rolled_back and last else '')}")
 
     def apply(self, body: dict[str, Any]) -> None:
         assert self.plane is not None
@@ -309,7 +342,7 @@ class Demo:
         )
         run = self.runs.setdefault(scenario.CALENDAR_ROLLOUT, RolloutRun(scenario.CALENDAR_ROLLOUT))
         run.started = time.monotonic()
-        self.apply(body)
+        self.apply_watched_in_browser(body)
         self.watch(
             run,
             "calendar_sync",
@@ -318,6 +351,28 @@ class Demo:
             audience=len(self.users),
         )
         self.say(f"calendar_sync reached FULL in {run.seconds:.0f}s")
+
+    def apply_watched_in_browser(self, body: dict[str, Any]) -> None:
+        """Apply the calendar Rollout while headless chromium shows the page to an internal
+        user, and print how long its first step (INTERNAL) took to show on each path."""
+        assert self._app is not None
+        self.say("  opening the meal-plan page for ana (internal) in headless chromium")
+
+        def decided() -> tuple[str, float] | None:
+            status = self._rollout(scenario.CALENDAR_ROLLOUT).get("status") or {}
+            if status.get("stage") and status.get("stageStartedAt"):
+                return str(status["stage"]), parse_time(status["stageStartedAt"])
+            return None
+
+        try:
+            timing = time_page_change(
+                self._app.web_url, "ana", "internal", lambda: self.apply(body), decided, 60
+            )
+        except (BrowserUnavailable, TimeoutError, RuntimeError) as exc:
+            raise DemoFailed(f"the browser step failed: {exc}") from exc
+        self.page_timing = timing
+        for line in timing.lines():
+            self.say(line)
 
     def roll_out_shopping_list_sync(self) -> None:
         assert self._shopping is not None
@@ -363,21 +418,12 @@ class Demo:
         self.step("summary")
         result: dict[str, Any] = {"total_seconds": round(total, 1), "rollouts": {}}
         for run in self.runs.values():
-            final = run.final
-            last = final.get("lastAnalysis") or {}
-            stages = ", ".join(f"{stage} {secs:.0f}s" for stage, secs in run.stage_times())
-            self.say(
-                f"  {run.name:<20} stage {final.get('stage')} phase {final.get('phase')} "
-                f"after {run.seconds:.0f}s"
-            )
-            self.say(f"  {'':<20} stages: {stages}")
-            if last:
-                self.say(f"  {'':<20} last analysis: {last.get('verdict')} - {last.get('message')}")
-            result["rollouts"][run.name] = {
-                "stage": final.get("stage"),
-                "phase": final.get("phase"),
-                "seconds": round(run.seconds, 1),
-                "message": final.get("message"),
+            for line in run.summary_lines():
+                self.say(line)
+            result["rollouts"][run.name] = run.result()
+        if self.page_timing is not None:
+            result["browser_ms"] = {
+                path: round(seconds * 1000) for path, seconds in self.page_timing.seconds.items()
             }
         self.say(f"  whole demo so far: {total:.0f}s; logs in {self.work_dir}")
         self.say("demo result: " + json.dumps(result, sort_keys=True))
@@ -414,6 +460,7 @@ class Demo:
             self.ok = (
                 rollouts[scenario.CALENDAR_ROLLOUT]["stage"] == "FULL"
                 and rollouts[scenario.SHOPPING_ROLLOUT]["phase"] == "RolledBack"
+                and all(r["reach_within_promise"] for r in rollouts.values())
             )
             if self.keep:
                 self.hold()
