@@ -49,18 +49,21 @@ bench: setup js-bench
 
 # The JavaScript SDK (sdks/js, README there): install from the lockfile, compile, node --test.
 .PHONY: js-test js-bench
-js-test:
-	cd sdks/js && npm ci --no-audit --no-fund && npm run build && npm test
+js-test: js-sdk
+	cd sdks/js && npm test
+
+# Install from the lockfile and compile once; js-test, web and js-bench all build on it.
+.PHONY: js-sdk
+js-sdk:
+	cd sdks/js && npm ci --no-audit --no-fund && npm run build
 
 # The meal-plan web page (examples/mealplan-web, served by the demo app): npm ci from its
 # lockfile, then an esbuild bundle. It bundles @flagops/sdk from sdks/js: built first.
 .PHONY: web
-web:
-	cd sdks/js && npm ci --no-audit --no-fund && npm run build
+web: js-sdk
 	cd examples/mealplan-web && npm ci --no-audit --no-fund && npm run build
 
-js-bench:
-	cd sdks/js && npm ci --no-audit --no-fund && npm run build
+js-bench: js-sdk
 	cd bench/js && npm ci --no-audit --no-fund && node bench.mjs
 
 clean:
