@@ -18,14 +18,20 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from flagops.api.common import Condition, ConditionStatus, get_condition, set_condition
-from flagops.api.featureflag import FeatureFlagCondition
 from flagops.api.resources import GROUP, VERSION
 from flagops.controller import metrics
 from flagops.controller.coalescer import Coalescer
 from flagops.controller.fit import Fitted, entry_size, fit_document
+from flagops.controller.flag_status import (
+    DOCUMENT_TOO_LARGE,
+    conflict_message,
+    desired_status,
+    prune_none,
+    too_large_message,
+    was_omitted,
+)
 from flagops.controller.kube import Kube
-from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES, Settings
+from flagops.controller.settings import Settings
 from flagops.flags.document import FlagState, read_document
 from flagops.flags.resolve import (
     FlagInput,
@@ -42,7 +48,6 @@ FLAGS_KEY = "flags.json"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "flagops"}
 REVISION_ANNOTATION = "flagops.dev/revision"
 STATUS_PATCH_CONCURRENCY = 16
-DOCUMENT_TOO_LARGE = "DocumentTooLarge"
 
 
 class PublishFailed(Exception):
@@ -320,9 +325,9 @@ class FlagPublisher:
                         record.involved(namespace),
                         "Warning",
                         "KeyConflict",
-                        _conflict_message(outcome),
+                        conflict_message(outcome),
                     )
-                if outcome.omitted and not _was_omitted(record):
+                if outcome.omitted and not was_omitted(record):
                     await self._kube.post_event(
                         record.involved(namespace),
                         "Warning",
@@ -371,120 +376,8 @@ def describe_failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
-def too_large_message(outcome: FlagOutcome, configmap_name: str, limit: int) -> str:
-    return (
-        f"key {outcome.key!r} is left out of ConfigMap {configmap_name}: the namespace's"
-        f" flags document would pass {limit} bytes, and the newest flags are left out first."
-        " Apps get their default for it. Delete unused flags or shorten metadata."
-    )
-
-
-def _was_omitted(record: FlagRecord) -> bool:
-    for cond in record.status.get("conditions") or []:
-        if isinstance(cond, dict) and cond.get("type") == FeatureFlagCondition.PUBLISHED:
-            return bool(cond.get("reason") == DOCUMENT_TOO_LARGE)
-    return False
-
-
 def namespace_going_away(exc: ApiException) -> bool:
     body = exc.body if isinstance(exc.body, str) else ""
     return (exc.status == 403 and "NamespaceTerminating" in body) or (
         exc.status == 404 and '"kind":"namespaces"' in body.replace(" ", "")
     )
-
-
-def prune_none(value: Any) -> Any:
-    """`value` without null entries, as the apiserver stores a merge-patched object."""
-    if isinstance(value, dict):
-        return {k: prune_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [prune_none(v) for v in value]
-    return value
-
-
-def _conflict_message(outcome: FlagOutcome) -> str:
-    others = ", ".join(outcome.conflict_with)
-    if outcome.published:
-        return (
-            f"key {outcome.key!r} is also claimed by FeatureFlag {others}; "
-            "this older flag stays published"
-        )
-    return (
-        f"key {outcome.key!r} is already published by older FeatureFlag {others}; "
-        "this flag is not published until the key is unique"
-    )
-
-
-def desired_status(
-    record: FlagRecord,
-    outcome: FlagOutcome,
-    revision: str,
-    configmap_name: str,
-    now: datetime,
-    limit: int = DEFAULT_MAX_DOCUMENT_BYTES,
-) -> tuple[dict[str, Any], bool]:
-    """The FeatureFlag's status after a publish, and whether a key conflict just began.
-
-    `publishedRevision` is the document revision that first carried this flag's
-    current state, so it moves only when the flag's own published state does.
-    """
-    current = record.status
-    conditions = _conditions(current.get("conditions"))
-    gen = record.generation
-    effective = outcome.effective()
-    if outcome.error is not None:
-        published = (ConditionStatus.FALSE, "InvalidSpec", outcome.error)
-    elif outcome.write_error is not None:
-        published = (ConditionStatus.FALSE, "PublishFailed", outcome.write_error)
-    elif outcome.omitted:
-        published = (
-            ConditionStatus.FALSE,
-            DOCUMENT_TOO_LARGE,
-            too_large_message(outcome, configmap_name, limit),
-        )
-    elif outcome.published:
-        published = (
-            ConditionStatus.TRUE,
-            "Published",
-            f"published as {outcome.key!r} in ConfigMap {configmap_name}",
-        )
-    else:
-        published = (ConditionStatus.FALSE, "KeyConflict", _conflict_message(outcome))
-    conditions = set_condition(
-        conditions, FeatureFlagCondition.PUBLISHED, *published, now=now, observed_generation=gen
-    )
-    was_conflict = get_condition(conditions, FeatureFlagCondition.CONFLICT)
-    if outcome.conflict_with:
-        conflict = (ConditionStatus.TRUE, "DuplicateKey", _conflict_message(outcome))
-    else:
-        conflict = (ConditionStatus.FALSE, "UniqueKey", f"no other flag uses key {outcome.key!r}")
-    conditions = set_condition(
-        conditions, FeatureFlagCondition.CONFLICT, *conflict, now=now, observed_generation=gen
-    )
-    new_conflict = bool(outcome.conflict_with) and (
-        was_conflict is None or was_conflict.status != ConditionStatus.TRUE
-    )
-
-    published_revision = current.get("publishedRevision")
-    if outcome.published and (
-        prune_none(effective) != current.get("effective") or not published_revision
-    ):
-        published_revision = revision
-    status: dict[str, Any] = {
-        "observedGeneration": gen,
-        "effective": effective,
-        "publishedRevision": published_revision if outcome.published else None,
-        "conditions": [c.to_api() for c in conditions],
-    }
-    return status, new_conflict
-
-
-def _conditions(stored: Any) -> list[Condition]:
-    """The stored conditions that still parse: a hand-edited status loses only its garbage."""
-    conditions = []
-    for item in stored if isinstance(stored, list) else []:
-        try:
-            conditions.append(Condition.model_validate(item))
-        except ValueError:
-            continue
-    return conditions
