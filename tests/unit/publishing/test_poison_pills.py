@@ -126,3 +126,27 @@ def test_one_namespace_failing_does_not_delay_another() -> None:
         return took
 
     assert asyncio.run(scenario()) < 0.5
+
+
+def test_index_functions_never_raise_on_an_unreadable_object() -> None:
+    from typing import Any, cast
+
+    from flagops.controller.handlers import flag_record, rollout_control
+
+    meta = {"name": "odd", "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z"}
+    odd_flag = cast(Any, {"metadata": meta, "spec": ["not", "a", "map"], "status": "garbage"})
+    record = flag_record(odd_flag)
+    assert record.name == "odd" and record.input.key is None and record.input.spec_error
+    # It resolves as an unpublished flag with the reason; the others are untouched.
+    result = resolve([record.input, flag("fine", enabled=True)], [])
+    assert set(result.published) == {"fine"} and result.outcomes["odd"].error
+
+    odd_rollout = cast(
+        Any,
+        {
+            "metadata": meta,
+            "spec": {"flagRef": {"name": "f"}, "internalCohorts": 5},
+            "status": {"stage": "BETA"},
+        },
+    )
+    assert rollout_control(odd_rollout) is None
