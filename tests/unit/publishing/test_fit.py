@@ -53,3 +53,21 @@ def test_one_big_old_flag_keeps_its_place_and_newer_ones_wait() -> None:
 def test_cached_sizes_give_the_same_answer() -> None:
     sizes = {k: entry_size(k, v) for k, v in ENTRIES.items()}
     assert fit_document(ENTRIES, ORDER, 2500, sizes) == fit_document(ENTRIES, ORDER, 2500)
+
+
+def test_the_limit_is_a_setting_bounded_by_the_apiserver() -> None:
+    import argparse
+
+    import pytest
+
+    from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES, add_arguments, from_args
+
+    def settings(*argv: str) -> int:
+        parser = argparse.ArgumentParser()
+        add_arguments(parser)
+        return from_args(parser.parse_args(list(argv))).max_document_bytes
+
+    assert settings() == DEFAULT_MAX_DOCUMENT_BYTES == 1024 * 1024 - len("flags.json")
+    assert settings("--max-document-bytes", "4096") == 4096
+    with pytest.raises(ValueError, match="max-document-bytes"):
+        settings("--max-document-bytes", str(2 * 1024 * 1024))
