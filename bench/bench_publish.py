@@ -13,6 +13,9 @@ Scenarios, in order:
      --gap after each is seen, so the publisher is idle when the next arrives),
      paced edits (--paced-gap, 0.5 s: shorter than the publisher's quiet time with
      N flags), and back to back (next edit as soon as the previous one is seen).
+     Then the ConfigMap deleted, and hand-edited, --restores times each (after a
+     quiet spell of --restore-quiet s, so each is a lone event) -> time until the
+     watch sees the whole document again.
   B. N FeatureFlags created by concurrent API calls from several threads, fresh
      namespace and operator -> writes and time until all are published.
 """
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import (
+    CONFIGMAP,
     GROUP,
     VERSION,
     ConfigMapWatch,
@@ -70,6 +74,8 @@ class Config:
     gap_seconds: float
     threads: int
     timeout: float
+    restores: int = 5
+    restore_quiet_seconds: float = 2.5
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,43 @@ class Bench:
             flush_seconds=flush_sum_after - flush_sum,
         )
 
+    def restore(self, watch: ConfigMapWatch, how: str) -> list[float]:
+        """Delete (`how` = "deleted") or hand-edit the ConfigMap; seconds until it is back."""
+        from kubernetes import client
+
+        core: Any = client.CoreV1Api(self.api)
+        namespace = watch.namespace
+        seconds: list[float] = []
+        for _ in range(self.config.restores):
+            # The quiet spell is part of the scenario: a lone event, not one paced as a burst.
+            time.sleep(self.config.restore_quiet_seconds)
+            mark = watch.mark()
+            started = time.perf_counter()
+            if how == "deleted":
+                core.delete_namespaced_config_map(CONFIGMAP, namespace)
+            else:
+                core.patch_namespaced_config_map(
+                    CONFIGMAP, namespace, {"data": {"flags.json": '{"hand": "edit"}'}}
+                )
+            seen = watch.wait_for_flags(
+                lambda flags: len(flags) == self.config.flags,
+                since=mark,
+                timeout=self.config.timeout,
+            )
+            seconds.append(seen.at - started)
+            watch.forget_documents()
+        return seconds
+
+
+def _restore_row(how: str, seconds: list[float], flags: int) -> Row:
+    s = latency_summary(seconds)
+    return Row(
+        f"{how} ConfigMap -> restored, {flags} flags (p50 / max, {len(seconds)} times)",
+        "<= 1000 ms",
+        f"{s['p50']:.0f} / {s['max']:.0f} ms",
+        verdict(s["max"] <= 1000.0),
+    )
+
 
 def _mib(kib: int) -> str:
     return f"{kib / 1024:.0f} MiB"
@@ -423,6 +466,9 @@ def run(config: Config) -> int:
                 rows += _latency_rows(
                     f"edit -> ConfigMap, {config.flags} flags, no gap", burst, targets=False
                 )
+                for how in ("deleted", "hand-edited"):
+                    print(f"A: ConfigMap {how}, {config.restores} times ...", flush=True)
+                    rows.append(_restore_row(how, bench.restore(watch, how), config.flags))
                 pid = operator.process.pid
                 assert pid is not None
                 end = sample_process(pid)
@@ -486,6 +532,14 @@ def parse_config(argv: Sequence[str]) -> Config:
         "--paced-gap", type=float, default=0.5, help="pause after each edit of the paced run"
     )
     parser.add_argument("--threads", type=int, default=8, help="creating threads in B")
+    parser.add_argument("--restores", type=int, default=5, help="deletions and edits timed")
+    parser.add_argument(
+        "--restore-quiet",
+        type=float,
+        default=2.5,
+        help="quiet spell before each deletion or edit; longer than the publisher's burst"
+        " pacing (publish_max_interval, 2 s)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="deadline per wait")
     args = parser.parse_args(list(argv))
     quick = args.quick
@@ -498,6 +552,8 @@ def parse_config(argv: Sequence[str]) -> Config:
         paced_gap_seconds=args.paced_gap,
         threads=args.threads,
         timeout=args.timeout,
+        restores=args.restores,
+        restore_quiet_seconds=args.restore_quiet,
     )
 
 

@@ -269,8 +269,11 @@ class CalendarServer:
         target.chmod(0o600)
         return target
 
-    def create_authorized_user_file(self, path: str | Path) -> Path:
-        """Write an authorized-user file (token_uri is Google's, as real ones are); register it."""
+    def create_authorized_user_file(
+        self, path: str | Path, token_uri: str = GOOGLE_TOKEN_URI
+    ) -> Path:
+        """Write an authorized-user file (token_uri is Google's by default, as real ones are);
+        register it."""
         client_id = f"{secrets.randbelow(10**12)}.apps.googleusercontent.com"
         client_secret = "GOCSPX-" + secrets.token_urlsafe(18)
         refresh_token = "1//" + secrets.token_urlsafe(40)
@@ -283,7 +286,7 @@ class CalendarServer:
                     "client_id": client_id,
                     "client_secret": client_secret,
                     "refresh_token": refresh_token,
-                    "token_uri": "https://oauth2.googleapis.com/token",
+                    "token_uri": token_uri,
                 }
             )
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -24,6 +25,20 @@ SOURCE_PATTERN = r"^(spec|rollout/[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$"
 
 # Cohort that gives everyone access (evaluation step 4).
 COHORT_ALL = "all"
+
+# Bounds on spec.metadata (docs/api.md): every flag's metadata is published to every app,
+# so one flag must not be able to fill the namespace's ConfigMap (1 MiB). Room for a
+# paragraph of description and a dozen short labels.
+METADATA_MAX_ENTRIES = 16
+METADATA_KEY_MAX_LENGTH = 63
+METADATA_VALUE_MAX_LENGTH = 1024
+METADATA_MAX_TOTAL = 4096  # characters of all keys and values together
+METADATA_KEY_MESSAGE = f"metadata keys must be 1 to {METADATA_KEY_MAX_LENGTH} characters"
+METADATA_TOTAL_MESSAGE = (
+    f"metadata keys and values together must be at most {METADATA_MAX_TOTAL} characters"
+)
+
+MetadataValue = Annotated[str, Field(strict=True, max_length=METADATA_VALUE_MAX_LENGTH)]
 
 
 class FeatureFlagCondition(StrEnum):
@@ -88,9 +103,24 @@ class FeatureFlagSpec(ApiModel):
     end_date: Timestamp | None = Field(
         default=None, description="End of the active window (RFC 3339, exclusive)."
     )
-    metadata: dict[str, str] = Field(
+    metadata: dict[str, MetadataValue] = Field(
         default={},
-        description="Free-form string labels: description, category, version, owner.",
+        max_length=METADATA_MAX_ENTRIES,
+        description="Free-form string labels: description, category, version, owner."
+        f" At most {METADATA_MAX_ENTRIES} entries, keys up to {METADATA_KEY_MAX_LENGTH} and"
+        f" values up to {METADATA_VALUE_MAX_LENGTH} characters, {METADATA_MAX_TOTAL} in all.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.all(k, size(k) >= 1 && size(k) <= {METADATA_KEY_MAX_LENGTH})",
+                    "message": METADATA_KEY_MESSAGE,
+                },
+                {
+                    "rule": f"self.map(k, size(k) + size(self[k])).sum() <= {METADATA_MAX_TOTAL}",
+                    "message": METADATA_TOTAL_MESSAGE,
+                },
+            ]
+        },
     )
     integration: str | None = Field(
         default=None,
@@ -108,6 +138,15 @@ class FeatureFlagSpec(ApiModel):
     @classmethod
     def _unique_cohorts(cls, value: list[str]) -> list[str]:
         return unique_items(value, "allowedCohorts")
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_bounds(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(not 1 <= len(k) <= METADATA_KEY_MAX_LENGTH for k in value):
+            raise ValueError(METADATA_KEY_MESSAGE)
+        if sum(len(k) + len(v) for k, v in value.items()) > METADATA_MAX_TOTAL:
+            raise ValueError(METADATA_TOTAL_MESSAGE)
+        return value
 
     @model_validator(mode="after")
     def _window(self) -> FeatureFlagSpec:

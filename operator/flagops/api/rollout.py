@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -100,13 +101,40 @@ class FlagRef(ApiModel):
     name: str = Field(min_length=1, max_length=253, description="FeatureFlag object name.")
 
 
+ADDRESS_MAX_LENGTH = 2048
+ADDRESS_MESSAGE = "address must be an http or https URL with a host, e.g. http://prometheus:9090"
+
+
+def http_url(value: str) -> str:
+    """`value` when it is an http(s) URL with a host (the CRD's CEL rule), else ValueError."""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError(ADDRESS_MESSAGE) from None
+    if parts.scheme not in ("http", "https") or not host or any(c.isspace() for c in value):
+        raise ValueError(ADDRESS_MESSAGE)
+    return value
+
+
 class PrometheusSpec(ApiModel):
     """Where and what to ask Prometheus. Unset fields use the operator's settings."""
 
     address: str | None = Field(
         default=None,
         min_length=1,
-        description="Prometheus base URL; defaults to the operator's --prometheus-address.",
+        max_length=ADDRESS_MAX_LENGTH,
+        description="Prometheus base URL (http or https); defaults to the operator's"
+        " --prometheus-address.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "isURL(self) && url(self).getScheme() in ['http', 'https']"
+                    " && url(self).getHostname() != ''",
+                    "message": ADDRESS_MESSAGE,
+                }
+            ]
+        },
     )
     error_rate_query: str | None = Field(
         default=None,
@@ -120,6 +148,11 @@ class PrometheusSpec(ApiModel):
         min_length=1,
         description="PromQL template for the number of operations in the window.",
     )
+
+    @field_validator("address")
+    @classmethod
+    def _http_address(cls, value: str | None) -> str | None:
+        return None if value is None else http_url(value)
 
 
 class AnalysisSpec(ApiModel):

@@ -5,6 +5,11 @@ flushes keep changing something, flushes are spaced by an interval that doubles 
 a ceiling, so applying
 1,000 flags costs a handful of ConfigMap writes while a single edit is
 published in milliseconds.
+
+A failed flush is retried after `retry_initial` seconds, doubling up to `retry_max`
+(a new request retries sooner, at the burst pace), and logged once per change of
+failure, not once per attempt. Each namespace has its own coalescer, so one
+namespace's failures never hold up another's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,9 @@ class Coalescer:
         min_interval: float,
         max_interval: float,
         settle: float = 0.0,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+        expected: tuple[type[Exception], ...] = (),
         name: str = "",
     ) -> None:
         self._flush = flush
@@ -33,7 +41,14 @@ class Coalescer:
         # A settle delay would let simultaneous events share the first flush; the doubling
         # interval already folds bursts, so by default a lone change goes out at once.
         self._settle = settle
+        self._retry_initial = retry_initial
+        self._retry_max = retry_max
+        # Failures the flush describes itself: one line, no traceback.
+        self._expected = expected
         self._name = name
+        # Consecutive failed flushes, and the last failure's description (logged on change).
+        self.failures = 0
+        self._failure: str | None = None
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.flushes = 0
@@ -49,15 +64,26 @@ class Coalescer:
         await asyncio.sleep(self._settle)
         while self._dirty.is_set():
             self._dirty.clear()
+            # Flushes are spaced from their starts: a long flush (a thousand status
+            # patches) must not add its own duration to the next change's wait.
+            started_at = loop.time()
             try:
                 changed = await self._flush()
-            except Exception:
-                # The flush reports its own errors; retrying on the next beat keeps a backoff.
-                logger.exception("flush %s failed; retrying", self._name)
-                self._dirty.set()
-                changed = True
+            except Exception as exc:
+                self.flushes += 1
+                delay = self._failed(exc)
+                try:
+                    await asyncio.wait_for(self._dirty.wait(), timeout=delay)
+                except TimeoutError:
+                    self._dirty.set()
+                    continue
+                # A new change came: retry it at the burst pace, not the failure's.
+                interval = min(interval * 2, self._max_interval)
+                await asyncio.sleep(interval)
+                continue
+            self._recovered()
             self.flushes += 1
-            flushed_at = loop.time()
+            flushed_at = started_at
             try:
                 await asyncio.wait_for(self._dirty.wait(), timeout=interval)
             except TimeoutError:
@@ -67,6 +93,31 @@ class Coalescer:
             # Only flushes that changed something count as a burst: the echoes of our own
             # writes (and other no-op events) must not push lone edits to the ceiling.
             interval = min(interval * 2, self._max_interval) if changed else self._min_interval
+
+    def _failed(self, exc: Exception) -> float:
+        """Log a new kind of failure once; the delay before the next attempt."""
+        self.failures += 1
+        delay: float = min(self._retry_initial * 2.0 ** (self.failures - 1), self._retry_max)
+        description = f"{type(exc).__name__}: {exc}"
+        if description != self._failure:
+            self._failure = description
+            # A failure the flush did not describe is a bug: its traceback, once.
+            logger.warning(
+                "publishing %s failed, retrying with back-off up to %gs: %s",
+                self._name,
+                self._retry_max,
+                exc if isinstance(exc, self._expected) else description,
+                exc_info=not isinstance(exc, self._expected),
+            )
+        return delay
+
+    def _recovered(self) -> None:
+        if self.failures:
+            logger.info(
+                "publishing %s recovered after %d failed attempt(s)", self._name, self.failures
+            )
+        self.failures = 0
+        self._failure = None
 
     async def wait_idle(self) -> None:
         while self._task is not None and not self._task.done():

@@ -7,6 +7,7 @@ they close over are explicit (and tests can build several operators side by side
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -24,31 +25,54 @@ logger = logging.getLogger(__name__)
 
 
 def flag_record(body: kopf.Body) -> FlagRecord:
+    """What the index keeps of a FeatureFlag. Never raises: kopf holds every handler back
+    until each object is indexed, so one unreadable object must not fail its index call."""
     meta = body["metadata"]
-    return FlagRecord(
-        name=meta["name"],
-        uid=meta["uid"],
-        generation=meta.get("generation", 0),
-        input=FlagInput.from_spec(meta["name"], meta["creationTimestamp"], body.get("spec", {})),
-        status=dict(body.get("status") or {}),
-        integration=(body.get("spec") or {}).get("integration"),
-    )
+    try:
+        spec = body.get("spec") or {}
+        status = body.get("status") or {}
+        return FlagRecord(
+            name=meta["name"],
+            uid=meta["uid"],
+            generation=meta.get("generation", 0),
+            input=FlagInput.from_spec(meta["name"], meta["creationTimestamp"], spec),
+            status=dict(status) if isinstance(status, Mapping) else {},
+            integration=spec.get("integration") if isinstance(spec, Mapping) else None,
+        )
+    except Exception as exc:
+        logger.warning("FeatureFlag %s is unreadable: %s", meta.get("name"), type(exc).__name__)
+        return FlagRecord(
+            name=str(meta.get("name", "")),
+            uid=str(meta.get("uid", "")),
+            generation=meta.get("generation", 0),
+            input=FlagInput(
+                name=str(meta.get("name", "")),
+                created=str(meta.get("creationTimestamp", "")),
+                key=None,
+                spec_error=f"the object is unreadable ({type(exc).__name__})",
+            ),
+        )
 
 
 def rollout_control(body: kopf.Body) -> RolloutControl | None:
-    """The Rollout's hold on its flag, or None while it holds no stage."""
-    stage = (body.get("status") or {}).get("stage")
-    spec = body.get("spec") or {}
-    flag_name = (spec.get("flagRef") or {}).get("name")
-    if not isinstance(stage, str) or stage not in Stage.__members__ or not flag_name:
+    """The Rollout's hold on its flag, or None while it holds no stage (or is unreadable)."""
+    try:
+        stage = (body.get("status") or {}).get("stage")
+        spec = body.get("spec") or {}
+        flag_name = (spec.get("flagRef") or {}).get("name")
+        if not isinstance(stage, str) or stage not in Stage.__members__ or not flag_name:
+            return None
+        cohorts = spec.get("internalCohorts", ["internal"])
+        return RolloutControl(
+            name=body["metadata"]["name"],
+            flag_name=str(flag_name),
+            stage=Stage(stage),
+            internal_cohorts=tuple(c for c in cohorts if isinstance(c, str)),
+            created=body["metadata"]["creationTimestamp"],
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        logger.warning("Rollout %s is unreadable: %s", body["metadata"].get("name"), exc)
         return None
-    return RolloutControl(
-        name=body["metadata"]["name"],
-        flag_name=flag_name,
-        stage=Stage(stage),
-        internal_cohorts=tuple(spec.get("internalCohorts", ["internal"])),
-        created=body["metadata"]["creationTimestamp"],
-    )
 
 
 def rollout_claim(body: kopf.Body) -> RolloutClaim:

@@ -22,6 +22,8 @@ from flagops.api.resources import GROUP, VERSION
 logger = logging.getLogger(__name__)
 
 COMPONENT = "flagops"
+# Seconds a ConfigMap write may take before it counts as failed (and is retried).
+WRITE_TIMEOUT = 30.0
 T = TypeVar("T")
 
 
@@ -77,12 +79,17 @@ class Kube:
             },
             "data": dict(data),
         }
+        # The reply echoes the whole ConfigMap (up to 1 MiB): not decoding it saves a
+        # noticeable part of a publish. Bounded so a hung call is retried, not waited on.
+        options = {"_preload_content": False, "_request_timeout": WRITE_TIMEOUT}
         try:
-            await self._call(self.core.patch_namespaced_config_map, name, namespace, body)
+            await self._call(
+                self.core.patch_namespaced_config_map, name, namespace, body, **options
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            await self._call(self.core.create_namespaced_config_map, namespace, body)
+            await self._call(self.core.create_namespaced_config_map, namespace, body, **options)
 
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:

@@ -29,6 +29,21 @@ PROBES = Counter("flagops_probe_total", "Health probe results", ["integration", 
 CONFIGMAP_WRITES = Counter(
     "flagops_configmap_writes_total", "Writes of the flag ConfigMap", ["namespace"]
 )
+PUBLISH_FLAGS_OMITTED = Gauge(
+    "flagops_publish_flags_omitted",
+    "Flags left out of the namespace's ConfigMap because the document would not fit",
+    ["namespace"],
+)
+PUBLISH_DOCUMENT_BYTES = Gauge(
+    "flagops_publish_document_bytes",
+    "Size of the namespace's published flags document",
+    ["namespace"],
+)
+PUBLISH_FAILURES = Counter(
+    "flagops_publish_failures_total",
+    "Failed writes of the flag ConfigMap (each is retried with back-off)",
+    ["namespace"],
+)
 RECONCILE_SECONDS = Histogram(
     "flagops_reconcile_seconds",
     "Time spent reconciling, by kind",

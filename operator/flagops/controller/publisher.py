@@ -8,26 +8,35 @@ operator never publishes a half-listed namespace); the decision is
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from flagops.api.common import Condition, ConditionStatus, get_condition, set_condition
-from flagops.api.featureflag import FeatureFlagCondition
 from flagops.api.resources import GROUP, VERSION
 from flagops.controller import metrics
 from flagops.controller.coalescer import Coalescer
+from flagops.controller.fit import Fitted, entry_size, fit_document
+from flagops.controller.flag_status import (
+    DOCUMENT_TOO_LARGE,
+    conflict_message,
+    desired_status,
+    prune_none,
+    too_large_message,
+    was_omitted,
+)
 from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
-from flagops.flags.document import FlagState, document_from_entries
+from flagops.flags.document import FlagState, read_document
 from flagops.flags.resolve import (
     FlagInput,
     FlagOutcome,
+    Resolution,
     RolloutControl,
     effective_state,
     resolve,
@@ -39,6 +48,10 @@ FLAGS_KEY = "flags.json"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "flagops"}
 REVISION_ANNOTATION = "flagops.dev/revision"
 STATUS_PATCH_CONCURRENCY = 16
+
+
+class PublishFailed(Exception):
+    """The namespace's ConfigMap could not be written; the message says why (no secrets)."""
 
 
 @dataclass(frozen=True)
@@ -73,8 +86,12 @@ class _Memory:
         default_factory=dict
     )
     entries: dict[str, tuple[FlagState, dict[str, Any]]] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
     reported: dict[str, tuple[FlagRecord, FlagOutcome]] = field(default_factory=dict)
     written: str | None = None
+    # The entries of the document last written (None: not known since the start).
+    live: dict[str, Any] | None = None
+    omitted: tuple[str, ...] = ()
 
     def state_of(self, flag: FlagInput, control: RolloutControl | None) -> tuple[FlagState, str]:
         hit = self.states.get(flag.name)
@@ -90,6 +107,7 @@ class _Memory:
             return hit[1]
         dumped = state.to_json_obj()
         self.entries[key] = (state, dumped)
+        self.sizes[key] = entry_size(key, dumped)
         return dumped
 
     def forget_all_but(self, names: set[str], keys: set[str]) -> None:
@@ -99,6 +117,7 @@ class _Memory:
             del self.reported[gone]
         for gone in self.entries.keys() - keys:
             del self.entries[gone]
+            self.sizes.pop(gone, None)
 
 
 class FlagPublisher:
@@ -127,6 +146,9 @@ class FlagPublisher:
                 lambda: self.flush(namespace),
                 min_interval=self._settings.publish_min_interval,
                 max_interval=self._settings.publish_max_interval,
+                retry_initial=self._settings.publish_retry_initial,
+                retry_max=self._settings.publish_retry_max,
+                expected=(PublishFailed,),
                 name=namespace,
             )
             self._coalescers[namespace] = coalescer
@@ -141,20 +163,84 @@ class FlagPublisher:
         await asyncio.gather(*(c.close() for c in self._coalescers.values()))
 
     async def flush(self, namespace: str) -> bool:
-        """Publish the namespace; True when anything was written."""
+        """Publish the namespace; True when the ConfigMap was written (status patches alone
+        do not make a burst: they must not slow the next change's write)."""
         started = time.perf_counter()
         memory = self._memory.setdefault(namespace, _Memory())
         records = list(self._flags.get(namespace, ()))
         rollouts = [r for r in self._rollouts.get(namespace, ()) if r is not None]
         resolution = resolve([r.input for r in records], rollouts, memory.state_of)
-        text, revision = document_from_entries(
-            {key: memory.entry(key, state) for key, state in resolution.published.items()}
+        entries = {key: memory.entry(key, state) for key, state in resolution.published.items()}
+        memory.forget_all_but({r.name for r in records}, set(entries))
+        fitted = fit_document(
+            entries, resolution.order, self._settings.max_document_bytes, memory.sizes
         )
-        memory.forget_all_but({r.name for r in records}, set(resolution.published))
-        wrote = await self._write_configmap(namespace, memory, text, revision)
-        reported = await self._report(namespace, memory, records, resolution.outcomes, revision)
+        resolution = resolution.leave_out(fitted.omitted)
+        self._note_fit(namespace, memory, fitted)
+        try:
+            wrote = await self._write_configmap(namespace, memory, fitted.text, fitted.revision)
+        except Exception as exc:
+            metrics.PUBLISH_FAILURES.labels(namespace).inc()
+            why = describe_failure(exc)
+            # Flags whose state is not live must not go on saying Published.
+            unwritten = self._unwritten(namespace, memory, entries, resolution, why)
+            await self._report(namespace, memory, records, unwritten, fitted.revision)
+            raise PublishFailed(
+                f"ConfigMap {namespace}/{self._settings.configmap_name} not written: {why}"
+            ) from None
+        memory.live = {key: entries[key] for key in fitted.kept}
+        await self._report(namespace, memory, records, resolution.outcomes, fitted.revision)
         metrics.RECONCILE_SECONDS.labels("featureflags").observe(time.perf_counter() - started)
-        return wrote or reported
+        return wrote
+
+    def _note_fit(self, namespace: str, memory: _Memory, fitted: Fitted) -> None:
+        metrics.PUBLISH_DOCUMENT_BYTES.labels(namespace).set(fitted.size)
+        metrics.PUBLISH_FLAGS_OMITTED.labels(namespace).set(len(fitted.omitted))
+        if fitted.omitted != memory.omitted:
+            # One line per change of what is left out, not one per flush.
+            if fitted.omitted:
+                logger.warning(
+                    "namespace %s: %d flag(s) left out of ConfigMap %s, the document would"
+                    " pass %d bytes: %s",
+                    namespace,
+                    len(fitted.omitted),
+                    self._settings.configmap_name,
+                    self._settings.max_document_bytes,
+                    ", ".join(fitted.omitted[:10]) + (" ..." if len(fitted.omitted) > 10 else ""),
+                )
+            else:
+                logger.info("namespace %s: every flag fits in the ConfigMap again", namespace)
+            memory.omitted = fitted.omitted
+
+    def _unwritten(
+        self,
+        namespace: str,
+        memory: _Memory,
+        entries: Mapping[str, Any],
+        resolution: Resolution,
+        why: str,
+    ) -> dict[str, FlagOutcome]:
+        """The outcomes after a failed write: a flag whose entry is not live says why."""
+        live = memory.live
+        if live is None:
+            live = self._live_entries(namespace)
+        message = f"ConfigMap {self._settings.configmap_name} not written: {why}"
+        return {
+            name: replace(o, published=False, write_error=message)
+            if o.published and o.key is not None and live.get(o.key) != entries.get(o.key)
+            else o
+            for name, o in resolution.outcomes.items()
+        }
+
+    def _live_entries(self, namespace: str) -> dict[str, Any]:
+        for text in self._configmaps.get(namespace, ()):
+            if text is None:
+                continue
+            try:
+                return dict(read_document(text)[1])
+            except ValueError:
+                return {}
+        return {}
 
     async def _write_configmap(
         self, namespace: str, memory: _Memory, text: str, revision: str
@@ -206,10 +292,22 @@ class FlagPublisher:
         now = datetime.now(UTC).replace(microsecond=0)
         semaphore = asyncio.Semaphore(STATUS_PATCH_CONCURRENCY)
 
+        failures: list[str] = []
+
         async def one(record: FlagRecord, outcome: FlagOutcome) -> bool:
-            status, new_conflict = desired_status(
-                record, outcome, revision, self._settings.configmap_name, now
-            )
+            try:
+                status, new_conflict = desired_status(
+                    record,
+                    outcome,
+                    revision,
+                    self._settings.configmap_name,
+                    now,
+                    self._settings.max_document_bytes,
+                )
+            except Exception as exc:
+                # One flag's unreadable status must not stop the others' reports.
+                failures.append(f"{record.name}: {type(exc).__name__}: {exc}"[:300])
+                return False
             # A merge patch deletes null fields, so the stored status never holds them.
             if prune_none(status) == {k: record.status[k] for k in status if k in record.status}:
                 memory.reported[record.name] = (record, outcome)
@@ -219,7 +317,7 @@ class FlagPublisher:
                     await self._kube.patch_status("featureflags", namespace, record.name, status)
                 except Exception as exc:
                     # Deleted meanwhile, or a transient API error: the next event retries.
-                    logger.warning("status of %s/%s not written: %s", namespace, record.name, exc)
+                    failures.append(f"{record.name}: {describe_failure(exc)}")
                     return False
                 memory.reported[record.name] = (record, outcome)
                 if new_conflict:
@@ -227,7 +325,14 @@ class FlagPublisher:
                         record.involved(namespace),
                         "Warning",
                         "KeyConflict",
-                        _conflict_message(outcome),
+                        conflict_message(outcome),
+                    )
+                if outcome.omitted and not was_omitted(record):
+                    await self._kube.post_event(
+                        record.involved(namespace),
+                        "Warning",
+                        DOCUMENT_TOO_LARGE,
+                        self._too_large_message(outcome),
                     )
             return True
 
@@ -240,7 +345,35 @@ class FlagPublisher:
             if seen is not None and seen[0] is record and seen[1] == outcome:
                 continue
             pending.append(one(record, outcome))
-        return any(await asyncio.gather(*pending))
+        written = any(await asyncio.gather(*pending))
+        if failures:
+            logger.warning(
+                "namespace %s: status of %d flag(s) not written, retried on their next change: %s",
+                namespace,
+                len(failures),
+                "; ".join(failures[:3]),
+            )
+        return written
+
+    def _too_large_message(self, outcome: FlagOutcome) -> str:
+        return too_large_message(
+            outcome, self._settings.configmap_name, self._settings.max_document_bytes
+        )
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line for a failed API call: status, reason and the apiserver's message."""
+    if isinstance(exc, ApiException):
+        message = ""
+        if isinstance(exc.body, str | bytes):
+            try:
+                parsed = json.loads(exc.body)
+                message = str(parsed.get("message", "")) if isinstance(parsed, dict) else ""
+            except ValueError:
+                message = ""
+        detail = f": {message[:300]}" if message else ""
+        return f"HTTP {exc.status} {exc.reason or ''}".rstrip() + detail
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
 
 
 def namespace_going_away(exc: ApiException) -> bool:
@@ -248,80 +381,3 @@ def namespace_going_away(exc: ApiException) -> bool:
     return (exc.status == 403 and "NamespaceTerminating" in body) or (
         exc.status == 404 and '"kind":"namespaces"' in body.replace(" ", "")
     )
-
-
-def prune_none(value: Any) -> Any:
-    """`value` without null entries, as the apiserver stores a merge-patched object."""
-    if isinstance(value, dict):
-        return {k: prune_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [prune_none(v) for v in value]
-    return value
-
-
-def _conflict_message(outcome: FlagOutcome) -> str:
-    others = ", ".join(outcome.conflict_with)
-    if outcome.published:
-        return (
-            f"key {outcome.key!r} is also claimed by FeatureFlag {others}; "
-            "this older flag stays published"
-        )
-    return (
-        f"key {outcome.key!r} is already published by older FeatureFlag {others}; "
-        "this flag is not published until the key is unique"
-    )
-
-
-def desired_status(
-    record: FlagRecord,
-    outcome: FlagOutcome,
-    revision: str,
-    configmap_name: str,
-    now: datetime,
-) -> tuple[dict[str, Any], bool]:
-    """The FeatureFlag's status after a publish, and whether a key conflict just began.
-
-    `publishedRevision` is the document revision that first carried this flag's
-    current state, so it moves only when the flag's own published state does.
-    """
-    current = record.status
-    conditions = [Condition.model_validate(c) for c in current.get("conditions") or []]
-    gen = record.generation
-    effective = outcome.effective()
-    if outcome.error is not None:
-        published = (ConditionStatus.FALSE, "InvalidSpec", outcome.error)
-    elif outcome.published:
-        published = (
-            ConditionStatus.TRUE,
-            "Published",
-            f"published as {outcome.key!r} in ConfigMap {configmap_name}",
-        )
-    else:
-        published = (ConditionStatus.FALSE, "KeyConflict", _conflict_message(outcome))
-    conditions = set_condition(
-        conditions, FeatureFlagCondition.PUBLISHED, *published, now=now, observed_generation=gen
-    )
-    was_conflict = get_condition(conditions, FeatureFlagCondition.CONFLICT)
-    if outcome.conflict_with:
-        conflict = (ConditionStatus.TRUE, "DuplicateKey", _conflict_message(outcome))
-    else:
-        conflict = (ConditionStatus.FALSE, "UniqueKey", f"no other flag uses key {outcome.key!r}")
-    conditions = set_condition(
-        conditions, FeatureFlagCondition.CONFLICT, *conflict, now=now, observed_generation=gen
-    )
-    new_conflict = bool(outcome.conflict_with) and (
-        was_conflict is None or was_conflict.status != ConditionStatus.TRUE
-    )
-
-    published_revision = current.get("publishedRevision")
-    if outcome.published and (
-        prune_none(effective) != current.get("effective") or not published_revision
-    ):
-        published_revision = revision
-    status: dict[str, Any] = {
-        "observedGeneration": gen,
-        "effective": effective,
-        "publishedRevision": published_revision if outcome.published else None,
-        "conditions": [c.to_api() for c in conditions],
-    }
-    return status, new_conflict

@@ -21,7 +21,11 @@ _ENV = {
     "log_format": "FLAGOPS_LOG_FORMAT",
     "peering": "FLAGOPS_PEERING",
     "peering_lifetime": "FLAGOPS_PEERING_LIFETIME",
+    "max_document_bytes": "FLAGOPS_MAX_DOCUMENT_BYTES",
 }
+
+# A ConfigMap holds at most 1 MiB of keys and values; the document's key takes 10 bytes.
+DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024 - len("flags.json")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class Settings:
     # of changes is folded into writes at most `publish_max_interval` apart.
     publish_min_interval: float = 0.1
     publish_max_interval: float = 2.0
+    # The largest flags document one ConfigMap takes; newer flags beyond it are left out.
+    max_document_bytes: int = DEFAULT_MAX_DOCUMENT_BYTES
+    # A failed ConfigMap write is retried after this, doubling up to the ceiling.
+    publish_retry_initial: float = 0.5
+    publish_retry_max: float = 30.0
     # Metrics and health must be reachable in-cluster; tests and the demo bind to loopback.
     bind_address: str = field(
         default_factory=lambda: os.environ.get("FLAGOPS_BIND_ADDRESS", "0.0.0.0")  # noqa: S104
@@ -102,6 +111,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--standalone", action="store_true", help="no peering: this replica is always active"
     )
+    parser.add_argument(
+        "--max-document-bytes",
+        type=int,
+        default=int(env(_ENV["max_document_bytes"], defaults.max_document_bytes)),
+        help="largest flags document per ConfigMap; newer flags beyond it are left out"
+        " (default: the apiserver's 1 MiB ConfigMap limit)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> Settings:
@@ -120,7 +136,16 @@ def from_args(args: argparse.Namespace) -> Settings:
         peering=args.peering,
         standalone=args.standalone,
         peering_lifetime=args.peering_lifetime,
+        max_document_bytes=_max_document_bytes(args.max_document_bytes),
     )
+
+
+def _max_document_bytes(value: int) -> int:
+    if not 0 < value <= DEFAULT_MAX_DOCUMENT_BYTES:
+        raise ValueError(
+            f"--max-document-bytes must be 1..{DEFAULT_MAX_DOCUMENT_BYTES}, got {value}"
+        )
+    return value
 
 
 def _probe_env(items: list[str]) -> tuple[tuple[str, str], ...]:

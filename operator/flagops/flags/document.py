@@ -115,6 +115,10 @@ def read_document(text: str | bytes) -> tuple[str, dict[str, dict[str, Any]]]:
         doc = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"flags document is not valid JSON: {_json_error(exc)}") from None
+    except RecursionError:
+        # A hand-edited ConfigMap can nest arrays 500,000 deep; that is bad input, not a
+        # crash of whoever reads it (the relay's watch, an app's file source).
+        raise ValueError("flags document is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ValueError("flags document must be a JSON object")
     schema = doc.get("schema")

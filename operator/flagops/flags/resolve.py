@@ -7,7 +7,7 @@ module decides the published document and each flag's outcome.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +84,10 @@ class FlagOutcome:
     published: bool
     conflict_with: tuple[str, ...] = ()
     error: str | None = None
+    # Left out of the document because it did not fit (flagops.controller.fit).
+    omitted: bool = False
+    # Why the document carrying this flag's state could not be written, while it fails.
+    write_error: str | None = None
 
     def effective(self) -> dict[str, Any] | None:
         """`status.effective`: the resolved state plus where it came from."""
@@ -96,6 +100,20 @@ class FlagOutcome:
 class Resolution:
     published: dict[str, FlagState]
     outcomes: dict[str, FlagOutcome]  # by FeatureFlag name
+    # The published keys by their flag's age, oldest first: what is kept when not all fit.
+    order: tuple[str, ...] = ()
+
+    def leave_out(self, keys: Iterable[str]) -> Resolution:
+        """This resolution with `keys` no longer published, their flags marked `omitted`."""
+        gone = set(keys)
+        if not gone:
+            return self
+        outcomes = {
+            name: replace(o, published=False, omitted=True) if o.published and o.key in gone else o
+            for name, o in self.outcomes.items()
+        }
+        published = {k: v for k, v in self.published.items() if k not in gone}
+        return Resolution(published, outcomes, tuple(k for k in self.order if k not in gone))
 
 
 def controlling_rollouts(rollouts: Iterable[RolloutControl]) -> dict[str, RolloutControl]:
@@ -169,14 +187,28 @@ def resolve(
             by_key.setdefault(flag.key, []).append(flag)
 
     published: dict[str, FlagState] = {}
+    ages: dict[str, tuple[str, str]] = {}
     for key, owners in by_key.items():
         owners.sort(key=lambda f: (f.created, f.name))
         names = [f.name for f in owners]
-        for position, flag in enumerate(owners):
-            state, source = state_of(flag, control.get(flag.name))
-            winner = position == 0
+        for flag in owners:
+            try:
+                state, source = state_of(flag, control.get(flag.name))
+            except Exception as exc:
+                # One flag that cannot be resolved must not take the namespace's document
+                # with it: it is reported, the others (and the key's next owner) publish.
+                outcomes[flag.name] = FlagOutcome(
+                    key=None,
+                    state=None,
+                    source=SOURCE_SPEC,
+                    published=False,
+                    error=f"cannot resolve the flag: {type(exc).__name__}: {exc}"[:500],
+                )
+                continue
+            winner = key not in published
             if winner:
                 published[key] = state
+                ages[key] = (flag.created, flag.name)
             outcomes[flag.name] = FlagOutcome(
                 key=key,
                 state=state,
@@ -184,4 +216,5 @@ def resolve(
                 published=winner,
                 conflict_with=tuple(n for n in names if n != flag.name),
             )
-    return Resolution(published=published, outcomes=outcomes)
+    order = tuple(sorted(published, key=lambda k: ages[k]))
+    return Resolution(published=published, outcomes=outcomes, order=order)

@@ -209,6 +209,11 @@ class ConfigMapWatch:
         except ValueError as exc:
             self._reject(namespace, str(exc))
             return namespace
+        except Exception as exc:
+            # Whatever one namespace's document does, the watch (and every other
+            # namespace it carries) goes on.
+            self._reject(namespace, f"unreadable document ({type(exc).__name__})")
+            return namespace
         if self._known.get(namespace) != snapshot.revision:
             self._known[namespace] = snapshot.revision
             self._sink.deliver(functools.partial(self._sink.apply, snapshot))

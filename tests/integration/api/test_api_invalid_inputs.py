@@ -31,7 +31,7 @@ def _id(doc: dict[str, Any]) -> str:
 def test_corpora_are_complete() -> None:
     for name in ("invalid_featureflags.yaml", "invalid_rollouts.yaml"):
         docs = load_corpus(name)
-        assert len(docs) >= 20, name
+        assert len(docs) >= 40, name
         names = [d["metadata"]["name"] for d in docs]
         assert len(set(names)) == len(names), name
         for doc in docs:

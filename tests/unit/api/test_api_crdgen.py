@@ -93,7 +93,13 @@ def test_featureflag_defaults_ranges_and_rules() -> None:
     percent = _at(spec, "rolloutPercent")
     assert (percent["default"], percent["minimum"], percent["maximum"]) == (0, 0, 100)
     assert _at(spec, "startDate")["format"] == "date-time"
-    assert _at(spec, "metadata")["additionalProperties"] == {"type": "string"}
+    metadata = _at(spec, "metadata")
+    assert metadata["additionalProperties"] == {"type": "string", "maxLength": 1024}
+    assert metadata["maxProperties"] == 16
+    assert [r["rule"] for r in metadata["x-kubernetes-validations"]] == [
+        "self.all(k, size(k) >= 1 && size(k) <= 63)",
+        "self.map(k, size(k) + size(self[k])).sum() <= 4096",
+    ]
     assert "default" not in _at(spec, "key")
     rules = [r["rule"] for r in spec["x-kubernetes-validations"]]
     assert any("endDate" in r and "startDate" in r for r in rules)

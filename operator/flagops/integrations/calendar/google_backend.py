@@ -1,8 +1,9 @@
 """CalendarBackend on google-api-python-client and google-auth.
 
 Credentials come from a mounted file: a service-account key (JWT-bearer grant)
-or an authorized-user refresh token. `token_uri` and `api_endpoint` can point
-elsewhere (tests use a local server). The bundled discovery document is used
+or an authorized-user refresh token. Both kinds use the `token_uri` their file names;
+the `token_uri` option overrides it, and `api_endpoint` can point elsewhere (tests use a
+local server). The bundled discovery document is used
 (`static_discovery=True`), so building the client needs no network.
 """
 
@@ -69,8 +70,11 @@ def load_credentials(
             creds = user_credentials.Credentials.from_authorized_user_info(  # type: ignore[no-untyped-call]
                 info, scopes=[CALENDAR_SCOPE]
             )
-            # from_authorized_user_info always sets Google's token endpoint.
-            return creds.with_token_uri(token_uri) if token_uri else creds
+            # from_authorized_user_info always sets Google's token endpoint, whatever the
+            # file says; honour the file's token_uri as service-account keys do (the init
+            # option still wins over both).
+            endpoint = token_uri or _file_token_uri(info)
+            return creds.with_token_uri(endpoint) if endpoint else creds
     except (ValueError, KeyError, GoogleAuthError) as exc:
         raise CredentialsError(
             f"invalid {kind} credentials: {redactor.describe_exception(exc)}"
@@ -78,6 +82,15 @@ def load_credentials(
     raise CredentialsError(
         f"unsupported credentials type {kind!r} (expected service_account or authorized_user)"
     )
+
+
+def _file_token_uri(info: dict[str, Any]) -> str | None:
+    value = info.get("token_uri")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise CredentialsError("credentials file: token_uri must be a string")
+    return value
 
 
 def normalise_endpoint(api_endpoint: str) -> str:

@@ -14,7 +14,8 @@ class CalendarOptions(BaseModel):
     mock_mode: bool = False
     calendar_id: str = Field(default="primary", min_length=1)
     credentials_file: str | None = None
-    # None: Google's endpoints (the discovery document's rootUrl; the key file's token_uri).
+    # None: Google's API (the discovery document's rootUrl) and the credentials file's
+    # token_uri (service-account keys and authorized-user files alike).
     api_endpoint: str | None = None
     token_uri: str | None = None
     time_zone: str = "UTC"
