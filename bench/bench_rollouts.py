@@ -368,7 +368,7 @@ def run_actions(world: World) -> ActionResult:
             for v in ("Pass", "Fail", "Inconclusive", "Error")
         )
 
-        from flagops.rollouts.manager import RolloutManager
+        from flagops.clients import RolloutManager
 
         manager = RolloutManager(world.api, namespace=namespace)
         # An odd count of actions above leaves the Rollout paused: resume first then.

@@ -15,6 +15,21 @@ def format_timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def parse_timestamp(value: Any) -> datetime | None:
+    """A time as the apiserver writes it (`...Z`), or None for anything that is not one.
+
+    Lenient on purpose: for reading fields of objects someone else wrote.
+    """
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 # Serialised as a string even by a plain `model_dump()`, so dumps can go straight
 # into a JSON patch; validated as timezone-aware because RFC 3339 requires an offset.
 Timestamp = Annotated[

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flagops.api.common import parse_timestamp
 from flagops.api.rollout import HealthProbeSpec, ProbeRecord, ProbeResult
 
 ROLLOUT_LABEL = "flagops.dev/rollout"
@@ -223,17 +224,6 @@ class ProbeJobResult:
         )
 
 
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def _terminal_condition(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for condition in (job.get("status") or {}).get("conditions") or []:
         if condition.get("type") in ("Complete", "Failed") and condition.get("status") == "True":
@@ -291,7 +281,7 @@ def probe_result_from_job(
         return None
     name = str((job.get("metadata") or {}).get("name") or "")
     succeeded = condition.get("type") == "Complete"
-    finished_at = _parse_time(condition.get("lastTransitionTime")) or _parse_time(
+    finished_at = parse_timestamp(condition.get("lastTransitionTime")) or parse_timestamp(
         (job.get("status") or {}).get("completionTime")
     )
     details, raw = _probe_output(pods)

@@ -16,8 +16,14 @@ from cli_helpers import create_flag, create_rollout, get_object, run_plugin
 from kubernetes import client
 
 from flagops.api.actions import ACTION_ANNOTATION, ActionVerb, parse_action
-from flagops.flags.admin import AmbiguousFlag, FlagAdmin, FlagNotFound, InvalidChange
-from flagops.rollouts.manager import ActionTimeout, RolloutManager
+from flagops.clients import (
+    ActionTimeout,
+    AmbiguousFlag,
+    FlagAdmin,
+    FlagNotFound,
+    InvalidChange,
+    RolloutManager,
+)
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.wait import wait_for
 
