@@ -55,8 +55,9 @@ def claim_from_object(obj: Mapping[str, Any]) -> RolloutClaim:
 
 def older_claim(claims: Iterable[RolloutClaim], me: RolloutClaim) -> RolloutClaim | None:
     """The Rollout that owns `me`'s flag when it is not `me` (oldest wins, then name)."""
-    rivals = [c for c in claims if c.flag_name == me.flag_name]
-    owner = min(rivals, key=lambda c: (c.created, c.name), default=me)
+    # `me` counts even when the list does not hold it yet (an index that lags).
+    rivals = [me, *(c for c in claims if c.flag_name == me.flag_name)]
+    owner = min(rivals, key=lambda c: (c.created, c.name))
     return None if owner.uid == me.uid else owner
 
 
