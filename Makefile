@@ -31,7 +31,7 @@ contracts: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy
+	MYPY=$(VENV)/bin/mypy hack/typecheck.sh
 
 crds: $(STAMP)
 	$(PY) -m flagops.api.crdgen --write

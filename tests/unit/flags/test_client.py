@@ -22,7 +22,7 @@ RELOAD_DEADLINE = 5.0
 KEY = "calendar_sync"
 
 
-def _errors(registry: CollectorRegistry, path: Path) -> float:
+def _errors(registry: CollectorRegistry, path: Path | None) -> float:
     value = registry.get_sample_value("flagops_flags_reload_errors_total", {"path": str(path)})
     return value or 0.0
 
