@@ -6,8 +6,6 @@ import time
 from dataclasses import dataclass
 
 from bench.common import (
-    GROUP,
-    VERSION,
     Row,
     counter_value,
     latency_summary,
@@ -28,6 +26,7 @@ from bench.rollouts.world import (
     wall_offset,
 )
 from flagops.api.actions import ACTION_ANNOTATION, format_action, new_action_id
+from flagops.api.resources import GROUP, VERSION
 
 
 @dataclass(frozen=True)

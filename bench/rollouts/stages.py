@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.common import (
-    GROUP,
-    VERSION,
     ConfigMapWatch,
     Observed,
     Row,
@@ -28,6 +26,7 @@ from bench.rollouts.world import (
     status_of,
     wall_offset,
 )
+from flagops.api.resources import GROUP, VERSION
 from flagops.testing.wait import wait_for
 
 

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    GROUP,
-    VERSION,
     FlagsDoc,
     WatchLog,
     sample_process,
 )
+from flagops.api.resources import GROUP, VERSION
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
 from flagops.testing.prometheus import PrometheusServer

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
+from flagops.api.resources import API_VERSION
+
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, the way the apiserver writes times."""
@@ -74,7 +76,7 @@ class ApiModel(BaseModel):
 class ApiObject(ApiModel):
     """What every flagops object has besides its spec and status."""
 
-    api_version: str = "flagops.dev/v1alpha1"
+    api_version: str = API_VERSION
     metadata: dict[str, Any] = {}
 
     @property

@@ -20,13 +20,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flagops.api.common import parse_timestamp
+from flagops.api.resources import ROLLOUTS
 from flagops.api.rollout import HealthProbeSpec, ProbeRecord, ProbeResult
 
 ROLLOUT_LABEL = "flagops.dev/rollout"
 PROBE_LABEL = "flagops.dev/probe"
 SEQUENCE_LABEL = "flagops.dev/probe-sequence"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "flagops", "app.kubernetes.io/component": "probe"}
-ROLLOUT_API_VERSION = "flagops.dev/v1alpha1"
 
 CONTAINER_NAME = "probe"
 # Where `flagops probe` looks for the key by default, and the variables it reads.
@@ -171,7 +171,7 @@ def build_probe_job(
             "annotations": {"flagops.dev/rollout-name": rollout_name},
             "ownerReferences": [
                 {
-                    "apiVersion": ROLLOUT_API_VERSION,
+                    "apiVersion": ROLLOUTS.api_version,
                     "kind": "Rollout",
                     "name": rollout_name,
                     "uid": rollout_uid,

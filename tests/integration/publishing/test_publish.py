@@ -11,6 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from flagops.api.resources import FEATUREFLAGS, GROUP, VERSION
 from flagops.flags.document import parse_document
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
@@ -19,7 +20,7 @@ from flagops.testing.wait import wait_for
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-GROUP, VERSION, PLURAL = "flagops.dev", "v1alpha1", "featureflags"
+PLURAL = FEATUREFLAGS.plural
 CM = "feature-flags"
 
 
