@@ -77,15 +77,21 @@ def test_lone_request_flushes_at_once_and_once() -> None:
     assert flush.times == [5.0]
 
 
-def test_flushes_that_change_something_back_off_to_the_ceiling() -> None:
+def _steady_requests(changes: bool, until: float) -> FakeFlush:
+    """A request every millisecond until `until`; the flushes report `changes`."""
+
     async def scenario() -> FakeFlush:
-        flush = FakeFlush(changes=True)
+        flush = FakeFlush(changes=changes)
         coalescer = Coalescer(flush, min_interval=MIN, max_interval=MAX)
-        await _request_steadily(coalescer, flush, every=0.001, until=0.6)
+        await _request_steadily(coalescer, flush, every=0.001, until=until)
         await _drain(coalescer)
         return flush
 
-    flush = run_in_loop_time(scenario)
+    return run_in_loop_time(scenario)
+
+
+def test_flushes_that_change_something_back_off_to_the_ceiling() -> None:
+    flush = _steady_requests(changes=True, until=0.6)
     gaps = flush.gaps()
     # 0.02, 0.04, 0.08, then the 0.1 ceiling for as long as the requests keep coming.
     assert gaps[:3] == [MIN, 2 * MIN, 4 * MIN]
@@ -96,14 +102,7 @@ def test_flushes_that_change_something_back_off_to_the_ceiling() -> None:
 
 def test_flushes_that_change_nothing_do_not_back_off() -> None:
     # The echoes of the operator's own writes must not push lone edits to the ceiling.
-    async def scenario() -> FakeFlush:
-        flush = FakeFlush(changes=False)
-        coalescer = Coalescer(flush, min_interval=MIN, max_interval=MAX)
-        await _request_steadily(coalescer, flush, every=0.001, until=0.3)
-        await _drain(coalescer)
-        return flush
-
-    gaps = run_in_loop_time(scenario).gaps()
+    gaps = _steady_requests(changes=False, until=0.3).gaps()
     assert len(gaps) > 5
     assert gaps == [MIN] * len(gaps)
 
