@@ -97,6 +97,13 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     )
 
 
+def the_condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    """The condition, which the caller knows is there (a failed assertion otherwise)."""
+    found = condition(obj, type_)
+    assert found is not None, f"no {type_} condition in {obj.get('status')}"
+    return found
+
+
 def test_create_update_delete(
     operator: OperatorProcess,
     namespace: str,
