@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: setup system kube-bin test lint typecheck unit integration demo crds bench clean
+.PHONY: setup system kube-bin test lint contracts typecheck unit integration demo crds bench clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -22,17 +22,21 @@ system:
 kube-bin:
 	hack/kube-binaries.sh --with-helm >/dev/null
 
-lint: $(STAMP)
+lint: $(STAMP) contracts
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Import contracts ([tool.importlinter] in pyproject.toml): which package may import which.
+contracts: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
+
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy
+	MYPY=$(VENV)/bin/mypy hack/typecheck.sh
 
 crds: $(STAMP)
 	$(PY) -m flagops.api.crdgen --write
 
-test: setup lint typecheck js-test web
+test: setup contracts lint typecheck js-test web
 	@# pytest exits 5 when it collects no tests: not a failure of the build.
 	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh --with-helm) $(PY) -m pytest $(PYTEST_ARGS); \
 	  rc=$$?; if [ $$rc -eq 5 ]; then echo "no tests collected"; rc=0; fi; exit $$rc

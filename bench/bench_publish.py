@@ -34,8 +34,6 @@ from typing import Any
 
 from bench.common import (
     CONFIGMAP,
-    GROUP,
-    VERSION,
     ConfigMapWatch,
     FlagsDoc,
     ProcessSample,
@@ -49,6 +47,7 @@ from bench.common import (
     sample_process,
     verdict,
 )
+from flagops.api.resources import GROUP, VERSION
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
 from flagops.testing.wait import wait_for

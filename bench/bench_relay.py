@@ -35,8 +35,6 @@ from typing import Any
 
 from bench.bench_publish import flag_body, flag_name
 from bench.common import (
-    GROUP,
-    VERSION,
     ConfigMapWatch,
     FlagsDoc,
     Row,
@@ -57,6 +55,7 @@ from bench.relay_load import (
     revalidation_script,
     run_wrk,
 )
+from flagops.api.resources import GROUP, VERSION
 from flagops.flags.document import build_document
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess

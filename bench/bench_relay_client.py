@@ -40,8 +40,6 @@ from prometheus_client import CollectorRegistry
 from bench.bench_publish import flag_body, flag_name, initial_percent
 from bench.common import (
     CONFIGMAP,
-    GROUP,
-    VERSION,
     ConfigMapWatch,
     FlagsDoc,
     Row,
@@ -51,6 +49,7 @@ from bench.common import (
     print_table,
     verdict,
 )
+from flagops.api.resources import GROUP, VERSION
 from flagops.flags import Change, FeatureFlags
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess

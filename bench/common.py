@@ -23,7 +23,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from flagops.testing.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 CONFIGMAP = "feature-flags"
 FLAGS_KEY = "flags.json"
 

@@ -9,10 +9,27 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
 from pydantic.alias_generators import to_camel
 
+from flagops.api.resources import API_VERSION
+
 
 def format_timestamp(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, the way the apiserver writes times."""
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A time as the apiserver writes it (`...Z`), or None for anything that is not one.
+
+    Lenient on purpose: for reading fields of objects someone else wrote.
+    """
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 # Serialised as a string even by a plain `model_dump()`, so dumps can go straight
@@ -59,7 +76,7 @@ class ApiModel(BaseModel):
 class ApiObject(ApiModel):
     """What every flagops object has besides its spec and status."""
 
-    api_version: str = "flagops.dev/v1alpha1"
+    api_version: str = API_VERSION
     metadata: dict[str, Any] = {}
 
     @property

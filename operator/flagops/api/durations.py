@@ -26,8 +26,14 @@ def parse_duration(value: str) -> timedelta:
     return timedelta(milliseconds=millis)
 
 
-def format_duration(value: timedelta) -> str:
-    """The shortest Go-style spelling, e.g. timedelta(minutes=90) -> "1h30m"."""
+def format_duration(value: timedelta, *, whole_seconds: bool = False) -> str:
+    """The shortest Go-style spelling, e.g. timedelta(minutes=90) -> "1h30m".
+
+    `whole_seconds` is for messages people read ("baking 3m10s of 10m"): the
+    fraction of a second is dropped and a negative span (clock skew) reads 0s.
+    """
+    if whole_seconds:
+        value = timedelta(seconds=max(0, int(value.total_seconds())))
     millis = round(value.total_seconds() * 1000)
     if millis < 0:
         raise ValueError(f"negative duration {value!r}")

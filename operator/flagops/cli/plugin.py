@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO
 
-from flagops.flags.admin import CompletedRollout, FlagChange, FlagSummary
-from flagops.rollouts.manager import ActionOutcome, Check, RolloutSummary
+from flagops.clients.flag_admin import CompletedRollout, FlagChange, FlagSummary
+from flagops.clients.rollout_summary import ActionOutcome, Check, RolloutSummary
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -29,7 +29,7 @@ DEFAULT_TIMEOUT = 30.0
 
 
 class RolloutAPI(Protocol):
-    """What the plugin needs of flagops.rollouts.manager.RolloutManager."""
+    """What the plugin needs of flagops.clients.RolloutManager."""
 
     namespace: str
 
@@ -48,7 +48,7 @@ class RolloutAPI(Protocol):
 
 
 class FlagAPI(Protocol):
-    """What the plugin needs of flagops.flags.admin.FlagAdmin."""
+    """What the plugin needs of flagops.clients.FlagAdmin."""
 
     namespace: str
 
@@ -70,8 +70,7 @@ ClientFactory = Callable[[argparse.Namespace], Clients]
 
 
 def real_clients(args: argparse.Namespace) -> Clients:
-    from flagops.flags.admin import FlagAdmin, default_namespace, load_api_client
-    from flagops.rollouts.manager import RolloutManager
+    from flagops.clients import FlagAdmin, RolloutManager, default_namespace, load_api_client
 
     namespace = args.namespace or default_namespace(args.kubeconfig, args.context)
     api = load_api_client(args.kubeconfig, args.context)
@@ -322,18 +321,18 @@ def exit_code_for(exc: BaseException) -> int | None:
     """The exit code for an expected error, None for a bug (which keeps its traceback)."""
     from kubernetes.client.exceptions import ApiException
 
-    from flagops.flags import admin
-    from flagops.rollouts.manager import ActionTimeout
+    from flagops.clients import errors
+    from flagops.clients.rollout_manager import ActionTimeout
 
     if isinstance(exc, ActionTimeout):
         return EXIT_TIMEOUT
     if isinstance(
-        exc, admin.NotFound | admin.Forbidden | admin.ResourceNotInstalled | admin.AmbiguousFlag
+        exc, errors.NotFound | errors.Forbidden | errors.ResourceNotInstalled | errors.AmbiguousFlag
     ):
         return EXIT_NOT_FOUND
-    if isinstance(exc, admin.ClusterUnreachable | admin.ConfigError):
+    if isinstance(exc, errors.ClusterUnreachable | errors.ConfigError):
         return EXIT_UNREACHABLE
-    if isinstance(exc, admin.FlagopsError | ApiException):
+    if isinstance(exc, errors.FlagopsError | ApiException):
         return EXIT_FAILED
     return None
 

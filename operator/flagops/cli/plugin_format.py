@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from flagops.flags.admin import FlagChange, FlagSummary
-from flagops.rollouts.manager import ActionOutcome, Check, RolloutSummary
+from flagops.clients.flag_admin import FlagChange, FlagSummary
+from flagops.clients.rollout_summary import ActionOutcome, Check, RolloutSummary
 
 HISTORY_ROWS = 5
 

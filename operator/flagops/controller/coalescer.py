@@ -29,7 +29,6 @@ class Coalescer:
         *,
         min_interval: float,
         max_interval: float,
-        settle: float = 0.0,
         retry_initial: float = 0.5,
         retry_max: float = 30.0,
         expected: tuple[type[Exception], ...] = (),
@@ -38,9 +37,6 @@ class Coalescer:
         self._flush = flush
         self._min_interval = min_interval
         self._max_interval = max_interval
-        # A settle delay would let simultaneous events share the first flush; the doubling
-        # interval already folds bursts, so by default a lone change goes out at once.
-        self._settle = settle
         self._retry_initial = retry_initial
         self._retry_max = retry_max
         # Failures the flush describes itself: one line, no traceback.
@@ -51,7 +47,6 @@ class Coalescer:
         self._failure: str | None = None
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.flushes = 0
 
     def request(self) -> None:
         self._dirty.set()
@@ -61,7 +56,6 @@ class Coalescer:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         interval = self._min_interval
-        await asyncio.sleep(self._settle)
         while self._dirty.is_set():
             self._dirty.clear()
             # Flushes are spaced from their starts: a long flush (a thousand status
@@ -70,7 +64,6 @@ class Coalescer:
             try:
                 changed = await self._flush()
             except Exception as exc:
-                self.flushes += 1
                 delay = self._failed(exc)
                 try:
                     await asyncio.wait_for(self._dirty.wait(), timeout=delay)
@@ -82,7 +75,6 @@ class Coalescer:
                 await asyncio.sleep(interval)
                 continue
             self._recovered()
-            self.flushes += 1
             flushed_at = started_at
             try:
                 await asyncio.wait_for(self._dirty.wait(), timeout=interval)

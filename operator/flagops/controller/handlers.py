@@ -15,9 +15,10 @@ import kopf
 from flagops.api.actions import ACTION_ANNOTATION
 from flagops.api.resources import GROUP, VERSION
 from flagops.api.stages import Stage
+from flagops.api.validation import RolloutClaim, claim_from_object
 from flagops.controller.kube import Kube
 from flagops.controller.publisher import FLAGS_KEY, MANAGED_BY, FlagPublisher, FlagRecord
-from flagops.controller.rollouts import RolloutClaim, RolloutReconciler
+from flagops.controller.rollouts import RolloutReconciler
 from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
 from flagops.rollouts.probe_job import ROLLOUT_LABEL
 
@@ -76,9 +77,7 @@ def rollout_control(body: kopf.Body) -> RolloutControl | None:
 
 
 def rollout_claim(body: kopf.Body) -> RolloutClaim:
-    meta = body["metadata"]
-    flag_name = ((body.get("spec") or {}).get("flagRef") or {}).get("name", "")
-    return RolloutClaim(meta["name"], meta["uid"], flag_name, meta["creationTimestamp"])
+    return claim_from_object(body)
 
 
 def register(

@@ -47,8 +47,8 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         # The operator posts its own, meaningful Events; kopf's per-handler log Events
         # would drown them.
         settings.posting.level = logging.WARNING
-        # Without finalizers kopf never has to write to our objects: the operator
-        # writes status, events, ConfigMaps and Jobs only.
+        # kopf puts this finalizer on Rollouts: a daemon needs it to stop cleanly before
+        # the object goes. Our own name, so it reads as flagops' in `kubectl get -o yaml`.
         settings.persistence.finalizer = "flagops.dev/finalizer"
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330

@@ -13,10 +13,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import kopf
 from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
@@ -24,12 +24,20 @@ from flagops.api.common import ConditionStatus, set_condition
 from flagops.api.resources import ROLLOUTS
 from flagops.api.rollout import Phase, RolloutCondition, RolloutSpec, RolloutStatus
 from flagops.api.stages import PERCENT, Stage
+from flagops.api.validation import RolloutClaim, ownership_problem, spec_error_message
 from flagops.controller import metrics
 from flagops.controller.kube import Kube
 from flagops.controller.publisher import FlagRecord
 from flagops.controller.settings import Settings
 from flagops.rollouts import analysis, probe_job
-from flagops.rollouts.decide import DecisionInputs, EventType, FlagSnapshot, ProbeOutcome, decide
+from flagops.rollouts.decide import (
+    Decision,
+    DecisionInputs,
+    EventType,
+    FlagSnapshot,
+    ProbeOutcome,
+    decide,
+)
 from flagops.rollouts.state import (
     apply_to_status,
     decision_spec,
@@ -44,23 +52,6 @@ logger = logging.getLogger(__name__)
 PROBE_GRACE = timedelta(seconds=30)
 # While a probe runs, look at it at least this often even if no Job event wakes us.
 PROBE_POLL = timedelta(seconds=5)
-
-
-@dataclass(frozen=True)
-class RolloutClaim:
-    """What the claim index keeps of a Rollout: which flag it wants, since when."""
-
-    name: str
-    uid: str
-    flag_name: str
-    created: str
-
-
-def older_claim(claims: Iterable[RolloutClaim], me: RolloutClaim) -> RolloutClaim | None:
-    """The Rollout that owns `me`'s flag when it is not `me` (oldest wins)."""
-    rivals = [c for c in claims if c.flag_name == me.flag_name]
-    owner = min(rivals, key=lambda c: (c.created, c.name), default=me)
-    return None if owner.uid == me.uid else owner
 
 
 def _status_patch(status: RolloutStatus) -> dict[str, Any]:
@@ -113,7 +104,7 @@ class RolloutReconciler:
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels_)
 
-    async def run(self, namespace: str, name: str, uid: str, stopped: Any) -> None:
+    async def run(self, namespace: str, name: str, uid: str, stopped: kopf.DaemonStopped) -> None:
         """The Rollout's loop: a round now, then one whenever due or woken."""
         wake = self._wake.setdefault(uid, asyncio.Event())
         while not stopped:
@@ -149,7 +140,7 @@ class RolloutReconciler:
             spec = RolloutSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
             # The schema rejects what it can; what slips through is reported, never raised.
-            await self._degrade(obj, status, generation, _validation_message(exc), now)
+            await self._degrade(obj, status, generation, spec_error_message(exc), now)
             return 3600.0
 
         flag = self._flag(namespace, spec.flag_ref.name)
@@ -257,16 +248,10 @@ class RolloutReconciler:
         meta: Mapping[str, Any],
         flag: FlagRecord | None,
     ) -> str | None:
-        if flag is None:
-            return f"FeatureFlag {spec.flag_ref.name!r} not found in namespace {namespace}"
         me = RolloutClaim(meta["name"], uid, spec.flag_ref.name, meta["creationTimestamp"])
-        owner = older_claim(self._claims.get(namespace, ()), me)
-        if owner is not None:
-            return (
-                f"FeatureFlag {spec.flag_ref.name!r} is already rolled out by Rollout "
-                f"{owner.name!r}; one active Rollout per flag"
-            )
-        return None
+        return ownership_problem(
+            me, self._claims.get(namespace, ()), flag_exists=flag is not None, namespace=namespace
+        )
 
     async def _validate(
         self,
@@ -435,7 +420,7 @@ class RolloutReconciler:
         name: str,
         uid: str,
         spec: RolloutSpec,
-        decision: Any,
+        decision: Decision,
         result: analysis.AnalysisResult | None,
         status: RolloutStatus,
     ) -> None:
@@ -480,10 +465,3 @@ class RolloutReconciler:
                     max(last + spec.health_probe.every_delta - now, timedelta(seconds=0.5)),
                 )
         return max(interval.total_seconds(), 0.5)
-
-
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(
-        f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)
-    )

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from flagops.api.actions import Action, ActionVerb
+from flagops.api.durations import format_duration
 from flagops.api.rollout import ActionResult, Phase, Verdict
 from flagops.api.stages import Stage, adoption_stage, index, next_stage
 
@@ -63,7 +64,7 @@ class EventType(StrEnum):
 # Transition reasons, used as the `reason` label of flagops_rollout_transitions_total.
 ADOPTED = "Adopted"
 ANALYSIS_PASSED = "AnalysisPassed"
-FIRST_STAGE = "Validated"
+VALIDATED = "Validated"
 MANUAL_ADVANCE = "ManualAdvance"
 FORCED_ADVANCE = "ForcedAdvance"
 TARGET_LOWERED = "TargetLowered"
@@ -568,7 +569,7 @@ def _auto_advance(r: _Round) -> None:
     target = next_stage(stage)
     if stage is Stage.DISABLED:
         if _first_stage_missing(r) is None:
-            r.move_to(target, FIRST_STAGE)
+            r.move_to(target, VALIDATED)
             r.event(EventType.NORMAL, "StageAdvanced", f"DISABLED -> {target.value}: validated")
         return
     if r.inputs.verdict is Verdict.PASS and _baked(r) >= r.spec.stage_duration:
@@ -592,18 +593,6 @@ def _phase(r: _Round) -> Phase:
     if r.state.stage is r.spec.target_stage:
         return Phase.COMPLETED
     return Phase.PROGRESSING
-
-
-def format_duration(delta: timedelta) -> str:
-    """A short human duration: 45s, 3m10s, 2h5m."""
-    seconds = max(0, int(delta.total_seconds()))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes}m" if minutes else f"{hours}h"
-    if minutes:
-        return f"{minutes}m{secs}s" if secs else f"{minutes}m"
-    return f"{secs}s"
 
 
 def _samples_text(samples: float | None) -> str:
@@ -652,7 +641,10 @@ def _message(r: _Round) -> str:
     if verdict is Verdict.PASS and not spec.auto_advance:
         return _join(f"{stage}", analysis, "waiting for an advance action (autoAdvance is off)")
     if baked < spec.stage_duration:
-        bake = f"baking {format_duration(baked)} of {format_duration(spec.stage_duration)}"
+        bake = (
+            f"baking {format_duration(baked, whole_seconds=True)}"
+            f" of {format_duration(spec.stage_duration, whole_seconds=True)}"
+        )
         return _join(f"{stage}", analysis, bake)
     return _join(f"{stage}", analysis or "waiting for analysis")
 

@@ -19,13 +19,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flagops.api.common import parse_timestamp
+from flagops.api.resources import ROLLOUTS
 from flagops.api.rollout import HealthProbeSpec, ProbeRecord, ProbeResult
 
 ROLLOUT_LABEL = "flagops.dev/rollout"
 PROBE_LABEL = "flagops.dev/probe"
 SEQUENCE_LABEL = "flagops.dev/probe-sequence"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "flagops", "app.kubernetes.io/component": "probe"}
-ROLLOUT_API_VERSION = "flagops.dev/v1alpha1"
 
 CONTAINER_NAME = "probe"
 # Where `flagops probe` looks for the key by default, and the variables it reads.
@@ -170,7 +171,7 @@ def build_probe_job(
             "annotations": {"flagops.dev/rollout-name": rollout_name},
             "ownerReferences": [
                 {
-                    "apiVersion": ROLLOUT_API_VERSION,
+                    "apiVersion": ROLLOUTS.api_version,
                     "kind": "Rollout",
                     "name": rollout_name,
                     "uid": rollout_uid,
@@ -221,17 +222,6 @@ class ProbeJobResult:
             result=ProbeResult.SUCCEEDED if self.succeeded else ProbeResult.FAILED,
             message=self.message or None,
         )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _terminal_condition(job: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -291,7 +281,7 @@ def probe_result_from_job(
         return None
     name = str((job.get("metadata") or {}).get("name") or "")
     succeeded = condition.get("type") == "Complete"
-    finished_at = _parse_time(condition.get("lastTransitionTime")) or _parse_time(
+    finished_at = parse_timestamp(condition.get("lastTransitionTime")) or parse_timestamp(
         (job.get("status") or {}).get("completionTime")
     )
     details, raw = _probe_output(pods)

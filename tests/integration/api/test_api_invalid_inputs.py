@@ -56,7 +56,7 @@ def test_apiserver_rejects(doc: dict[str, Any], custom_objects: Any, api_namespa
             field_validation="Strict",
         )
     assert rejected.value.status in (400, 422), rejected.value.body
-    message = json.loads(rejected.value.body)["message"]
+    message = json.loads(rejected.value.body or "{}")["message"]
     assert expected in message, message
 
     with pytest.raises(ApiException) as missing:

@@ -169,7 +169,7 @@ def test_flagref_is_immutable(custom_objects: Any, api_namespace: str) -> None:
             "fixed",
             {"spec": {"flagRef": {"name": "b"}, "paused": True}},
         )
-    message = json.loads(rejected.value.body)["message"]
+    message = json.loads(rejected.value.body or "{}")["message"]
     assert "spec.flagRef" in message and "immutable" in message
     # Other fields stay editable.
     patched = custom_objects.patch_namespaced_custom_object(
@@ -264,10 +264,12 @@ def test_rollout_status_limits_are_enforced(custom_objects: Any, api_namespace: 
         _obj("Rollout", "limits", {"flagRef": {"name": "f"}}),
     )
     status = _full_rollout_status().to_api()
-    status["healthHistory"] = status["healthHistory"] + status["healthHistory"][:1]  # type: ignore[operator]
+    history = status["healthHistory"]
+    assert isinstance(history, list)
+    status["healthHistory"] = history + history[:1]
     with pytest.raises(ApiException) as rejected:
         _patch_status(custom_objects, ROLLOUTS, api_namespace, "limits", status)
-    assert "status.healthHistory" in json.loads(rejected.value.body)["message"]
+    assert "status.healthHistory" in json.loads(rejected.value.body or "{}")["message"]
 
 
 def test_featureflag_status_round_trips(

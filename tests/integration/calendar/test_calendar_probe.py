@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.calendar_server import CalendarServer, Fault
@@ -21,7 +22,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def run_probe(
     env_extra: dict[str, str], *args: str, timeout: float = 60
-) -> tuple[subprocess.CompletedProcess[str], dict]:
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLAGOPS_")}
     env.update(env_extra)
     proc = subprocess.run(
@@ -54,7 +55,9 @@ def probe_env(
     }
 
 
-def test_probe_healthy(probe_env, calendar_server, tmp_path):
+def test_probe_healthy(
+    probe_env: dict[str, str], calendar_server: CalendarServer, tmp_path: Path
+) -> None:
     proc, result = run_probe(probe_env)
     assert proc.returncode == 0, proc.stderr
     assert set(result) == RESULT_KEYS
@@ -68,7 +71,9 @@ def test_probe_healthy(probe_env, calendar_server, tmp_path):
     # The flag is off (no flags file): the probe checks health anyway.
 
 
-def test_probe_termination_log_flag_overrides_env(probe_env, tmp_path):
+def test_probe_termination_log_flag_overrides_env(
+    probe_env: dict[str, str], tmp_path: Path
+) -> None:
     target = tmp_path / "explicit-log"
     proc, result = run_probe(probe_env, "--termination-log", str(target))
     assert proc.returncode == 0
@@ -76,7 +81,9 @@ def test_probe_termination_log_flag_overrides_env(probe_env, tmp_path):
     assert not (tmp_path / "termination-log").exists()
 
 
-def test_probe_token_endpoint_401(probe_env, calendar_server, tmp_path):
+def test_probe_token_endpoint_401(
+    probe_env: dict[str, str], calendar_server: CalendarServer, tmp_path: Path
+) -> None:
     calendar_server.script("token", Fault.token_error(401, "invalid_client"))
     proc, result = run_probe(probe_env)
     assert proc.returncode == 1
@@ -85,7 +92,7 @@ def test_probe_token_endpoint_401(probe_env, calendar_server, tmp_path):
     assert json.loads((tmp_path / "termination-log").read_text()) == result
 
 
-def test_probe_api_500(probe_env, calendar_server):
+def test_probe_api_500(probe_env: dict[str, str], calendar_server: CalendarServer) -> None:
     calendar_server.script("calendarList.get", *[Fault.server_error()] * 4)
     proc, result = run_probe(probe_env)
     assert proc.returncode == 1
@@ -94,14 +101,14 @@ def test_probe_api_500(probe_env, calendar_server):
     assert calendar_server.count("calendarList.get", status=500) == 4  # 1 + 3 retries
 
 
-def test_probe_rate_limited(probe_env, calendar_server):
+def test_probe_rate_limited(probe_env: dict[str, str], calendar_server: CalendarServer) -> None:
     calendar_server.script("calendarList.get", *[Fault.too_many_requests(30)] * 4)
     proc, result = run_probe(probe_env)
     assert proc.returncode == 1
     assert result["status"] == "RATE_LIMITED"
 
 
-def test_probe_times_out(probe_env):
+def test_probe_times_out(probe_env: dict[str, str]) -> None:
     # A listener that never answers: the request hangs until the probe's own deadline.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -118,7 +125,9 @@ def test_probe_times_out(probe_env):
     assert time.monotonic() - started < 20
 
 
-def test_probe_unknown_integration_and_missing_credentials(probe_env, tmp_path):
+def test_probe_unknown_integration_and_missing_credentials(
+    probe_env: dict[str, str], tmp_path: Path
+) -> None:
     env = {**probe_env, "FLAGOPS_PROBE_CREDENTIALS_FILE": str(tmp_path / "nowhere")}
     proc, result = run_probe(env)
     assert proc.returncode == 1
@@ -141,7 +150,12 @@ def test_probe_unknown_integration_and_missing_credentials(probe_env, tmp_path):
     assert "no integration named 'no_such_integration'" in json.loads(proc.stdout)["message"]
 
 
-def test_probe_prints_no_secret(probe_env, service_account_file, calendar_server, tmp_path):
+def test_probe_prints_no_secret(
+    probe_env: dict[str, str],
+    service_account_file: Path,
+    calendar_server: CalendarServer,
+    tmp_path: Path,
+) -> None:
     calendar_server.script("token", Fault.token_error(400, "invalid_grant"))
     key = json.loads(service_account_file.read_text())
     secret_lines = [line for line in key["private_key"].splitlines() if len(line) > 20]

@@ -12,18 +12,20 @@ import asyncio
 import json
 import logging
 import traceback
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import pytest
-from tests.calendar_server import Fault
+from tests.calendar_server import CalendarServer, Fault
 
 from flagops.cli.probe import run_probe
-from flagops.integrations import IntegrationError
+from flagops.integrations import IntegrationError, IntegrationMetrics
 from flagops.integrations.calendar import CalendarSyncIntegration
 
 pytestmark = pytest.mark.integration
 
-PLANTED_CONFIG = {
+PLANTED_CONFIG: dict[str, Any] = {
     "api_key": "PLANTED-api-key-7f3a9c",
     "client_secret": "PLANTED-client-secret-51b2",
     "password": "PLANTED-password-c0ffee",
@@ -65,20 +67,20 @@ def describe(exc: BaseException) -> str:
 
 
 def test_no_secret_anywhere(
-    make_service,
-    calendar_server,
-    service_account_file,
-    authorized_user_file,
-    metrics,
-    caplog,
-    tmp_path,
-):
+    make_service: Callable[..., CalendarSyncIntegration],
+    calendar_server: CalendarServer,
+    service_account_file: Path,
+    authorized_user_file: Path,
+    metrics: IntegrationMetrics,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[str] = []
     issued: set[str] = set()
     errors: list[Exception] = []
 
-    def attempt(coro_factory):
+    def attempt(coro_factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
         try:
             result = asyncio.run(coro_factory())
             seen.append(repr(result))

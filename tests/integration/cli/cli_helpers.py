@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, watch
 
@@ -44,8 +44,11 @@ def create_flag(
         "metadata": {"name": name},
         "spec": spec,
     }
-    result: dict[str, Any] = custom.create_namespaced_custom_object(
-        FEATUREFLAGS.group, FEATUREFLAGS.version, namespace, FEATUREFLAGS.plural, body
+    result = cast(
+        "dict[str, Any]",
+        custom.create_namespaced_custom_object(
+            FEATUREFLAGS.group, FEATUREFLAGS.version, namespace, FEATUREFLAGS.plural, body
+        ),
     )
     return result
 
@@ -59,8 +62,11 @@ def create_rollout(
         "metadata": {"name": name},
         "spec": {"flagRef": {"name": flag}, **spec},
     }
-    result: dict[str, Any] = custom.create_namespaced_custom_object(
-        ROLLOUTS.group, ROLLOUTS.version, namespace, ROLLOUTS.plural, body
+    result = cast(
+        "dict[str, Any]",
+        custom.create_namespaced_custom_object(
+            ROLLOUTS.group, ROLLOUTS.version, namespace, ROLLOUTS.plural, body
+        ),
     )
     return result
 
@@ -68,8 +74,9 @@ def create_rollout(
 def get_object(
     custom: client.CustomObjectsApi, namespace: str, plural: str, name: str
 ) -> dict[str, Any]:
-    result: dict[str, Any] = custom.get_namespaced_custom_object(
-        "flagops.dev", "v1alpha1", namespace, plural, name
+    result = cast(
+        "dict[str, Any]",
+        custom.get_namespaced_custom_object("flagops.dev", "v1alpha1", namespace, plural, name),
     )
     return result
 
@@ -106,9 +113,9 @@ class ActionResponderStandIn:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            watcher = watch.Watch()
+            watcher = watch.Watch()  # type: ignore[no-untyped-call]
             try:
-                for event in watcher.stream(
+                for event in watcher.stream(  # type: ignore[no-untyped-call]
                     self.custom.list_namespaced_custom_object,
                     ROLLOUTS.group, ROLLOUTS.version, self.namespace, ROLLOUTS.plural,
                     timeout_seconds=1,

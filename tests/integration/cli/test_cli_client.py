@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,15 @@ from cli_helpers import create_flag, create_rollout, get_object, run_plugin
 from kubernetes import client
 
 from flagops.api.actions import ACTION_ANNOTATION, ActionVerb, parse_action
-from flagops.flags.admin import AmbiguousFlag, FlagAdmin, FlagNotFound, InvalidChange
-from flagops.rollouts.manager import ActionTimeout, RolloutManager
+from flagops.clients import (
+    ActionOutcome,
+    ActionTimeout,
+    AmbiguousFlag,
+    FlagAdmin,
+    FlagNotFound,
+    InvalidChange,
+    RolloutManager,
+)
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.wait import wait_for
 
@@ -129,7 +137,7 @@ def test_every_verb_through_the_python_api(
     create_rollout(custom, namespace, "r", "f")
     responder_factory()
     manager = RolloutManager(namespace=namespace, kubeconfig=kubeconfig)
-    calls = {
+    calls: dict[str, Callable[[], ActionOutcome]] = {
         "advance": lambda: manager.advance_rollout("r", force=True),
         "pause": lambda: manager.pause_rollout("r", reason="x"),
         "resume": lambda: manager.resume_rollout("r"),
@@ -326,25 +334,20 @@ def test_a_user_who_may_not_watch_still_gets_the_answer_by_polling(
     create_flag(custom, namespace, "f")
     create_rollout(custom, namespace, "r", "f")
     rbac = client.RbacAuthorizationV1Api(kube_api)
-    rbac.create_namespaced_role(
-        namespace,
-        {
-            "metadata": {"name": "oncall"},
-            "rules": [
-                {"apiGroups": ["flagops.dev"], "resources": ["rollouts"], "verbs": ["get", "patch"]}
-            ],
-        },
-    )
-    rbac.create_namespaced_role_binding(
-        namespace,
-        {
-            "metadata": {"name": "oncall"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall"},
-            "subjects": [
-                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oncall"}
-            ],
-        },
-    )
+    # Plain dicts, as kubectl would send them; the client's stubs want its models.
+    role: Any = {
+        "metadata": {"name": "oncall"},
+        "rules": [
+            {"apiGroups": ["flagops.dev"], "resources": ["rollouts"], "verbs": ["get", "patch"]}
+        ],
+    }
+    binding: Any = {
+        "metadata": {"name": "oncall"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "oncall"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "oncall"}],
+    }
+    rbac.create_namespaced_role(namespace, role)
+    rbac.create_namespaced_role_binding(namespace, binding)
     oncall = str(flagops_crds.make_user_kubeconfig("oncall", []))
     responder_factory()
     result = run_plugin("--kubeconfig", oncall, "-n", namespace, "pause", "r", "--timeout", "20")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
+from flagops.api.resources import FEATUREFLAGS, GROUP, VERSION
 from flagops.flags.document import parse_document
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
@@ -19,7 +20,7 @@ from flagops.testing.wait import wait_for
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-GROUP, VERSION, PLURAL = "flagops.dev", "v1alpha1", "featureflags"
+PLURAL = FEATUREFLAGS.plural
 CM = "feature-flags"
 
 
@@ -40,9 +41,19 @@ def patch_spec(custom: client.CustomObjectsApi, namespace: str, name: str, **spe
     custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": spec})
 
 
+def configmap_text(core: client.CoreV1Api, namespace: str) -> str:
+    return (core.read_namespaced_config_map(CM, namespace).data or {})["flags.json"]
+
+
+def configmap_version(core: client.CoreV1Api, namespace: str) -> str | None:
+    meta = core.read_namespaced_config_map(CM, namespace).metadata
+    return None if meta is None else meta.resource_version
+
+
 def get_flag(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any] = custom.get_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, name
+    obj = cast(
+        "dict[str, Any]",
+        custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name),
     )
     return obj
 
@@ -55,7 +66,7 @@ def published(core: client.CoreV1Api, namespace: str) -> dict[str, dict[str, Any
         if exc.status == 404:
             return None
         raise
-    return parse_document(cm.data["flags.json"])
+    return parse_document((cm.data or {})["flags.json"])
 
 
 def wait_published(
@@ -84,6 +95,13 @@ def condition(obj: dict[str, Any], type_: str) -> dict[str, Any] | None:
     return next(
         (c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), None
     )
+
+
+def the_condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    """The condition, which the caller knows is there (a failed assertion otherwise)."""
+    found = condition(obj, type_)
+    assert found is not None, f"no {type_} condition in {obj.get('status')}"
+    return found
 
 
 def test_create_update_delete(
@@ -125,8 +143,9 @@ def test_create_update_delete(
     assert flags["beta-thing"]["metadata"] == {"owner": "growth"}
 
     cm = core.read_namespaced_config_map(CM, namespace)
+    assert cm.metadata is not None and cm.metadata.labels is not None
     assert cm.metadata.labels["app.kubernetes.io/managed-by"] == "flagops"
-    text = cm.data["flags.json"]
+    text = (cm.data or {})["flags.json"]
     doc = json.loads(text)
     assert text == json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -157,7 +176,7 @@ def test_create_update_delete(
     assert beta["status"]["effective"]["rolloutPercent"] == 50
     assert (
         beta["status"]["publishedRevision"]
-        == json.loads(core.read_namespaced_config_map(CM, namespace).data["flags.json"])["revision"]
+        == json.loads(configmap_text(core, namespace))["revision"]
     )
     # A flag whose own state did not change keeps the revision that published it.
     assert get_flag(custom, namespace, "export-pdf")["status"]["publishedRevision"] == pdf_revision
@@ -197,7 +216,7 @@ def test_unchanged_state_writes_nothing(
     wait_published(core, namespace, lambda f: "quiet" in f)
     wait_for(lambda: condition(get_flag(custom, namespace, "quiet"), "Published"), timeout=30)
     before = configmap_writes(operator, namespace)
-    rv_before = core.read_namespaced_config_map(CM, namespace).metadata.resource_version
+    rv_before = configmap_version(core, namespace)
     # A label change is an event for the operator but changes nothing it publishes.
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, "quiet", {"metadata": {"labels": {"touched": "yes"}}}
@@ -206,7 +225,7 @@ def test_unchanged_state_writes_nothing(
     create(custom, namespace, feature_flag("marker", enabled=False))
     wait_published(core, namespace, lambda f: "marker" in f)
     assert configmap_writes(operator, namespace) == before + 1
-    assert core.read_namespaced_config_map(CM, namespace).metadata.resource_version != rv_before
+    assert configmap_version(core, namespace) != rv_before
 
 
 def test_deleted_and_hand_edited_configmap_is_restored(
@@ -217,11 +236,11 @@ def test_deleted_and_hand_edited_configmap_is_restored(
 ) -> None:
     create(custom, namespace, feature_flag("keep-me", enabled=True, rolloutPercent=30))
     wait_published(core, namespace, lambda f: "keep-me" in f)
-    original = core.read_namespaced_config_map(CM, namespace).data["flags.json"]
+    original = configmap_text(core, namespace)
 
     core.patch_namespaced_config_map(CM, namespace, {"data": {"flags.json": '{"hand": "edit"}'}})
     wait_for(
-        lambda: core.read_namespaced_config_map(CM, namespace).data["flags.json"] == original,
+        lambda: configmap_text(core, namespace) == original,
         timeout=30,
         message="hand-edited ConfigMap not restored",
     )
@@ -232,7 +251,7 @@ def test_deleted_and_hand_edited_configmap_is_restored(
         timeout=30,
         message="deleted ConfigMap not restored",
     )
-    assert core.read_namespaced_config_map(CM, namespace).data["flags.json"] == original
+    assert configmap_text(core, namespace) == original
 
 
 def test_duplicate_keys_conflict_and_others_stay_published(

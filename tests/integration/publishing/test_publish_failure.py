@@ -35,10 +35,8 @@ def test_refused_write_backs_off_says_why_and_recovers(
     core: client.CoreV1Api,
     custom: client.CustomObjectsApi,
 ) -> None:
-    core.create_namespaced_resource_quota(
-        namespace,
-        {"metadata": {"name": QUOTA}, "spec": {"hard": {"count/configmaps": "0"}}},
-    )
+    quota: Any = {"metadata": {"name": QUOTA}, "spec": {"hard": {"count/configmaps": "0"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
     # The test control plane runs no quota controller: the test writes the count it would
     # (nothing used), and the apiserver's ResourceQuota admission refuses every create.
     core.patch_namespaced_resource_quota_status(

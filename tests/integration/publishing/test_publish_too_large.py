@@ -5,25 +5,25 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 from test_publish import (
-    CM,
-    GROUP,
     PLURAL,
-    VERSION,
     condition,
+    configmap_text,
     create,
     feature_flag,
     get_flag,
     patch_spec,
     published,
+    the_condition,
 )
 
+from flagops.api.resources import GROUP, VERSION
 from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
@@ -50,7 +50,7 @@ def test_thirty_kilobyte_metadata_is_rejected_by_the_crd(
     with pytest.raises(ApiException) as rejected:
         create(custom, namespace, feature_flag("huge", metadata={"notes": "x" * 30_000}))
     assert rejected.value.status == 422
-    assert "spec.metadata.notes" in json.loads(rejected.value.body)["message"]
+    assert "spec.metadata.notes" in json.loads(rejected.value.body or "{}")["message"]
 
 
 def test_a_namespace_over_one_mebibyte_keeps_publishing(
@@ -77,9 +77,10 @@ def test_a_namespace_over_one_mebibyte_keeps_publishing(
     def settled() -> dict[str, dict[str, Any]] | None:
         flags = {
             o["metadata"]["name"]: o
-            for o in custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)[
-                "items"
-            ]
+            for o in cast(
+                "dict[str, Any]",
+                custom.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL),
+            )["items"]
         }
         done = all(
             (c := condition(flags.get(n, {}), "Published")) is not None
@@ -89,10 +90,12 @@ def test_a_namespace_over_one_mebibyte_keeps_publishing(
         return flags if done else None
 
     flags = wait_for(settled, timeout=120, message="not every flag says whether it is published")
-    text = core.read_namespaced_config_map(CM, namespace).data["flags.json"]
+    text = configmap_text(core, namespace)
     live = published(core, namespace) or {}
-    omitted = [n for n in names if condition(flags[n], "Published")["reason"] == "DocumentTooLarge"]
-    kept = [n for n in names if condition(flags[n], "Published")["status"] == "True"]
+    omitted = [
+        n for n in names if the_condition(flags[n], "Published")["reason"] == "DocumentTooLarge"
+    ]
+    kept = [n for n in names if the_condition(flags[n], "Published")["status"] == "True"]
     # Every flag is published or says why; together they would not fit in one ConfigMap.
     assert sorted(kept + omitted) == sorted(names)
     assert omitted and kept
@@ -121,9 +124,7 @@ def test_a_namespace_over_one_mebibyte_keeps_publishing(
     started = time.monotonic()
     patch_spec(custom, namespace, "kill-switch", enabled=True)
     wait_for(
-        lambda: json.loads(core.read_namespaced_config_map(CM, namespace).data["flags.json"])[
-            "flags"
-        ]["kill-switch"]["enabled"],
+        lambda: json.loads(configmap_text(core, namespace))["flags"]["kill-switch"]["enabled"],
         timeout=1.0,
         interval=0.02,
         message="kill switch not published",
@@ -136,7 +137,7 @@ def test_a_namespace_over_one_mebibyte_keeps_publishing(
         ),
         timeout=30,
     )
-    assert condition(ks, "Published")["status"] == "True"
+    assert the_condition(ks, "Published")["status"] == "True"
 
     # Deleting old flags makes room: the left-out flags come back, oldest first.
     for name in kept[-10:]:

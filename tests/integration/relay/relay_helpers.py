@@ -16,7 +16,6 @@ from flagops.flags.document import build_document
 
 CONFIGMAP = "feature-flags"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "flagops"}
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 
 
 @dataclass

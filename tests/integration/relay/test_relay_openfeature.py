@@ -17,8 +17,9 @@ from openfeature.contrib.provider.ofrep import OFREPProvider
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagEvaluationDetails
-from relay_helpers import GROUP, VERSION, context, http, token_entry
+from relay_helpers import context, http, token_entry
 
+from flagops.api.resources import GROUP, VERSION
 from flagops.flags.evaluate import evaluate_reason
 from flagops.testing.wait import wait_for
 

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from relay_helpers import GROUP, VERSION, context, http, publish, token_entry, write_configmap
+from relay_helpers import context, http, publish, token_entry, write_configmap
 
+from flagops.api.resources import GROUP, VERSION
 from flagops.testing.process import free_port
 from flagops.testing.relay import SseReader
 from flagops.testing.wait import wait_for

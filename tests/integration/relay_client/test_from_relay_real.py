@@ -18,6 +18,7 @@ from openfeature.evaluation_context import EvaluationContext
 from openfeature.flag_evaluation import Reason
 from prometheus_client import CollectorRegistry
 
+from flagops.api.resources import FEATUREFLAGS, GROUP, VERSION
 from flagops.flags import Backoff, FeatureFlags, bucket
 from flagops.flags.openfeature import FlagopsProvider
 from flagops.testing.controlplane import ControlPlane
@@ -30,7 +31,7 @@ RelayProcess: Any = pytest.importorskip("flagops.testing.relay").RelayProcess
 
 TOKEN = "pysdk-relay-integration-token-7c1e"
 KEY = "calendar_sync"
-GROUP, VERSION, PLURAL = "flagops.dev", "v1alpha1", "featureflags"
+PLURAL = FEATUREFLAGS.plural
 DEADLINE = 30.0
 
 

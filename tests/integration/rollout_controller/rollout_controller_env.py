@@ -13,13 +13,13 @@ from typing import Any
 from kubernetes import client
 
 from flagops.api.actions import ACTION_ANNOTATION, format_action, new_action_id
+from flagops.api.resources import GROUP, VERSION
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess
 from flagops.testing.prometheus import PrometheusServer
 from flagops.testing.traffic import TrafficGenerator
 from flagops.testing.wait import wait_for
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 INTEGRATION = "calendar_sync"
 # Every write the tests make carries this manager, so managedFields tell the tests'
 # writes from the operator's (which uses the same Python client).

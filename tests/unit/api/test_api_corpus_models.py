@@ -18,7 +18,7 @@ from flagops.api.featureflag import FeatureFlag
 from flagops.api.rollout import Rollout
 
 CORPORA = Path(__file__).resolve().parents[2] / "integration" / "api"
-MODELS = {"FeatureFlag": FeatureFlag, "Rollout": Rollout}
+MODELS: dict[str, type[FeatureFlag | Rollout]] = {"FeatureFlag": FeatureFlag, "Rollout": Rollout}
 EXPECT = "test.flagops.dev/expect"
 
 

@@ -45,6 +45,23 @@ def test_format_duration(delta: timedelta, text: str) -> None:
     assert format_duration(delta) == text
 
 
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(0), "0s"),
+        (timedelta(seconds=59, milliseconds=900), "59s"),
+        (timedelta(minutes=3), "3m"),
+        (timedelta(seconds=190), "3m10s"),
+        (timedelta(hours=2, minutes=5), "2h5m"),
+        (timedelta(hours=2, minutes=5, seconds=10), "2h5m10s"),
+        (timedelta(hours=1), "1h"),
+        (timedelta(seconds=-5), "0s"),
+    ],
+)
+def test_format_duration_in_whole_seconds_for_messages(delta: timedelta, text: str) -> None:
+    assert format_duration(delta, whole_seconds=True) == text
+
+
 def test_promql_duration() -> None:
     assert format_promql_duration(timedelta(minutes=1)) == "1m"
     assert format_promql_duration(timedelta(minutes=12, seconds=3)) == "12m3s"

@@ -214,8 +214,10 @@ def test_rollout_status_round_trip_and_history_limit() -> None:
     assert api["stageStartedAt"] == "2024-12-18T08:00:00Z"
     assert api["consecutiveFailures"] == 0
     assert RolloutStatus.model_validate(api) == status
+    history = api["healthHistory"]
+    assert isinstance(history, list)
     with pytest.raises(ValidationError):
-        RolloutStatus.model_validate({"healthHistory": [api["healthHistory"][0]] * 21})
+        RolloutStatus.model_validate({"healthHistory": [history[0]] * 21})
 
 
 def test_rollout_whole_object_ignores_unknown_fields() -> None:

@@ -17,20 +17,12 @@ from flagops.api.resources import FEATUREFLAGS, ROLLOUTS
 from flagops.api.stages import Stage
 from flagops.cli import plugin
 from flagops.cli import plugin_format as fmt
-from flagops.flags.admin import (
-    ClusterUnreachable,
-    CompletedRollout,
-    FlagChange,
-    FlagSummary,
-    Forbidden,
-    NotFound,
-    ResourceNotInstalled,
-    summarize_flag,
-    translate_api_error,
-)
-from flagops.rollouts.manager import (
+from flagops.clients.base import translate_api_error
+from flagops.clients.errors import ClusterUnreachable, Forbidden, NotFound, ResourceNotInstalled
+from flagops.clients.flag_admin import CompletedRollout, FlagChange, FlagSummary, summarize_flag
+from flagops.clients.rollout_manager import ActionTimeout
+from flagops.clients.rollout_summary import (
     ActionOutcome,
-    ActionTimeout,
     Check,
     RolloutSummary,
     summarize_rollout,

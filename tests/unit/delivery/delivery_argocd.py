@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flagops.api.resources import GROUP
+
 ARGOCD_DIR = Path(__file__).resolve().parents[3] / "manifests" / "argocd"
 CONFIGMAP = ARGOCD_DIR / "argocd-cm.yaml"
 ACTIONS = ("advance", "pause", "resume", "rollback", "retry")
-GROUP = "flagops.dev"
 
 HEADER = """\
 # Argo CD customisations for flagops: health of Rollouts and FeatureFlags, and

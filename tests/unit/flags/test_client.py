@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ RELOAD_DEADLINE = 5.0
 KEY = "calendar_sync"
 
 
-def _errors(registry: CollectorRegistry, path: Path) -> float:
+def _errors(registry: CollectorRegistry, path: Path | None) -> float:
     value = registry.get_sample_value("flagops_flags_reload_errors_total", {"path": str(path)})
     return value or 0.0
 
@@ -305,33 +306,48 @@ def test_close_stops_the_thread_and_context_manager(
     assert client.is_enabled(KEY, "u") is True  # still answers after close
 
 
-def test_concurrent_readers_see_whole_snapshots(
+def test_concurrent_readers_never_see_half_a_document(
     volume: Any, make_client: Any, flag_state: Any
 ) -> None:
-    # Every document sets both flags alike; a torn read would show them disagreeing.
-    volume.write_flags({"a": flag_state(0), "b": flag_state(0)})
+    # Document i shows both flags to cohorts c0..ci, and documents only move forward. A
+    # reader follows the frontier through is_enabled itself: once one flag shows cohort
+    # c<j>, the other, read after it, must show it too. A document applied flag by flag
+    # instead of swapped whole shows one flag new and the other old.
+    steps = 60
+
+    def document(i: int) -> dict[str, Any]:
+        cohorts = [f"c{j}" for j in range(i + 1)]
+        return {
+            "a": flag_state(0, allowedCohorts=cohorts),
+            "b": flag_state(0, allowedCohorts=cohorts),
+        }
+
+    volume.write_flags(document(0))
     client = make_client(volume.root, reload_interval=0)
-    torn: list[tuple[bool, bool]] = []
-    stop = threading.Event()
+    torn: list[tuple[str, int]] = []
+    frontiers: list[int] = []
+    deadline = time.monotonic() + 60  # only a broken client gets anywhere near it
 
-    def read() -> None:
-        while not stop.is_set():
-            snapshot = client._snapshot
-            a = snapshot.flags["a"].percent
-            b = snapshot.flags["b"].percent
-            if a != b:
-                torn.append((a, b))
+    def follow(first: str, second: str) -> None:
+        j = 1
+        while j < steps and time.monotonic() < deadline:
+            cohort = f"c{j}"
+            if client.is_enabled(first, cohort=cohort):
+                if not client.is_enabled(second, cohort=cohort):
+                    torn.append((second, j))
+                j += 1
+        frontiers.append(j)
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
+    readers = [threading.Thread(target=follow, args=pair) for pair in (("a", "b"), ("b", "a"))]
     for t in readers:
         t.start()
-    for percent in (100, 0, 100, 0, 50):
-        volume.write_flags({"a": flag_state(percent), "b": flag_state(percent)})
+    for i in range(1, steps):
+        volume.write_flags(document(i))
         assert client.reload() is True
-    stop.set()
     for t in readers:
         t.join()
     assert torn == []
+    assert frontiers == [steps, steps]  # both readers saw every document's flags move
 
 
 def test_odd_user_ids_hash_like_evaluate(volume: Any, make_client: Any, flag_state: Any) -> None:

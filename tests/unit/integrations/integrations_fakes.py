@@ -34,9 +34,10 @@ class FakeClock:
 
 
 def sample(metrics: IntegrationMetrics, integration: str, flag: str, outcome: str) -> float:
-    return metrics.operations.labels(
+    value = metrics.operations.labels(
         integration=integration, flag=flag, outcome=outcome
     )._value.get()
+    return float(value)
 
 
 class FakeRemoteError(Exception):

@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from typing import Any
 
 import pytest
 from integrations_fakes import FakeFlags, sample
 from pydantic import ValidationError
 
-from flagops.integrations import IntegrationConfigError, IntegrationDisabledError, IntegrationStatus
+from flagops.integrations import (
+    IntegrationConfigError,
+    IntegrationDisabledError,
+    IntegrationMetrics,
+    IntegrationStatus,
+)
 from flagops.integrations.calendar import CalendarSyncIntegration, SyncAction, SyncState
 
-PLAN = {
+PLAN: dict[str, Any] = {
     "id": "plan-7",
     "days": [
         {
@@ -30,24 +36,30 @@ PLAN = {
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args, **kwargs):
+    def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("mock mode opened a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
 
 
 @pytest.fixture
-def mock_service(fake_flags: FakeFlags, metrics, no_network) -> CalendarSyncIntegration:
+def mock_service(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics, no_network: None
+) -> CalendarSyncIntegration:
     service = CalendarSyncIntegration(flags=fake_flags, metrics=metrics)
     asyncio.run(service.init({"mock_mode": True}))
     asyncio.run(service.connect())
     return service
 
 
-def test_mock_sync_resync_and_status(mock_service, metrics, caplog):
+def test_mock_sync_resync_and_status(
+    mock_service: CalendarSyncIntegration,
+    metrics: IntegrationMetrics,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="flagops.integrations")
 
-    async def scenario():
+    async def scenario() -> Any:
         first = await mock_service.sync_meal_plan(PLAN)
         again = await mock_service.sync_meal_plan(PLAN)
         changed = {
@@ -84,8 +96,8 @@ def test_mock_sync_resync_and_status(mock_service, metrics, caplog):
     assert sample(metrics, "calendar_sync", "calendar_sync", "success") == 9 + 4
 
 
-def test_mock_unsync_and_deleted_remotely(mock_service):
-    async def scenario():
+def test_mock_unsync_and_deleted_remotely(mock_service: CalendarSyncIntegration) -> None:
+    async def scenario() -> Any:
         await mock_service.sync_meal_plan(PLAN)
         removed = await mock_service.unsync_meal("b")
         again = await mock_service.unsync_meal("b", plan_id="plan-7")
@@ -97,7 +109,9 @@ def test_mock_unsync_and_deleted_remotely(mock_service):
     assert status["b"].state is SyncState.DELETED_REMOTELY
 
 
-def test_invalid_plan_writes_nothing(mock_service, metrics):
+def test_invalid_plan_writes_nothing(
+    mock_service: CalendarSyncIntegration, metrics: IntegrationMetrics
+) -> None:
     bad = {
         "id": "p",
         "days": [
@@ -112,7 +126,9 @@ def test_invalid_plan_writes_nothing(mock_service, metrics):
     assert sample(metrics, "calendar_sync", "calendar_sync", "success") == 0
 
 
-def test_flag_off_refuses_plan(fake_flags, metrics, no_network):
+def test_flag_off_refuses_plan(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics, no_network: None
+) -> None:
     service = CalendarSyncIntegration(flags=fake_flags, metrics=metrics)
     asyncio.run(service.init({"mock_mode": True}))
     asyncio.run(service.connect())
@@ -121,7 +137,7 @@ def test_flag_off_refuses_plan(fake_flags, metrics, no_network):
         asyncio.run(service.sync_meal_plan(PLAN))
 
 
-def test_config_validation(fake_flags, metrics):
+def test_config_validation(fake_flags: FakeFlags, metrics: IntegrationMetrics) -> None:
     service = CalendarSyncIntegration(flags=fake_flags, metrics=metrics)
     with pytest.raises(IntegrationConfigError, match="credentials_file is required"):
         asyncio.run(service.init({}))
@@ -129,7 +145,7 @@ def test_config_validation(fake_flags, metrics):
         asyncio.run(service.init({"mock_mode": True, "num_retries": -1}))
 
 
-def test_single_meal_sync(mock_service):
+def test_single_meal_sync(mock_service: CalendarSyncIntegration) -> None:
     outcome = asyncio.run(
         mock_service.sync_meal("2024-12-20", {"id": "s1", "type": "snack", "name": "Apple"})
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -18,7 +19,7 @@ from flagops.integrations.calendar.models import (
 )
 
 
-def plan_with(meal: dict, **day: object) -> dict:
+def plan_with(meal: dict[str, Any], **day: object) -> dict[str, Any]:
     return {"id": "plan-1", "days": [{"date": "2024-12-18", "meals": [meal], **day}]}
 
 
@@ -35,14 +36,14 @@ def plan_with(meal: dict, **day: object) -> dict:
         ),
     ],
 )
-def test_invalid_plans_name_the_field(plan: dict, field: str):
+def test_invalid_plans_name_the_field(plan: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationError) as info:
         MealPlan.model_validate(plan)
     locations = {".".join(str(p) for p in e["loc"]) for e in info.value.errors()}
     assert field in locations, locations
 
 
-def test_duplicate_meal_ids_are_named():
+def test_duplicate_meal_ids_are_named() -> None:
     plan = {
         "id": "p",
         "days": [
@@ -64,7 +65,7 @@ def test_duplicate_meal_ids_are_named():
         ("brunch", "12:00", 30, "8"),
     ],
 )
-def test_defaults_and_colors_by_type(meal_type: str, start: str, minutes: int, color: str):
+def test_defaults_and_colors_by_type(meal_type: str, start: str, minutes: int, color: str) -> None:
     meal = Meal.model_validate({"id": "m", "type": meal_type, "name": "x"})
     body = event_body("p", date(2024, 12, 18), meal, EventOptions())
     assert body["start"]["dateTime"] == f"2024-12-18T{start}:00"
@@ -76,7 +77,7 @@ def test_defaults_and_colors_by_type(meal_type: str, start: str, minutes: int, c
     assert body["colorId"] == color
 
 
-def test_event_body_content():
+def test_event_body_content() -> None:
     meal = Meal.model_validate(
         {
             "id": "m1",
@@ -112,7 +113,7 @@ def test_event_body_content():
     )
 
 
-def test_remote_offset_does_not_read_as_an_edit():
+def test_remote_offset_does_not_read_as_an_edit() -> None:
     meal = Meal.model_validate({"id": "m1", "type": "lunch", "name": "Soup"})
     body = event_body("p", date(2024, 12, 18), meal, EventOptions())
     echoed = {**body, "start": {**body["start"], "dateTime": body["start"]["dateTime"] + "Z"}}

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+import pytest
 
 from flagops.cli import probe
 
 
-def test_find_credentials_in_a_secret_mount(tmp_path):
+def test_find_credentials_in_a_secret_mount(tmp_path: Path) -> None:
     mount = tmp_path / "secret"
     mount.mkdir()
     (mount / "..data").symlink_to(mount)
@@ -24,7 +27,7 @@ def test_find_credentials_in_a_secret_mount(tmp_path):
     )
 
 
-def test_probe_config_precedence(tmp_path):
+def test_probe_config_precedence(tmp_path: Path) -> None:
     key = tmp_path / "key.json"
     key.write_text("{}")
     env = {
@@ -43,7 +46,9 @@ def test_probe_config_precedence(tmp_path):
     }
 
 
-def test_mock_probe_in_process(tmp_path, capsys, monkeypatch):
+def test_mock_probe_in_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FLAGOPS_PROBE_MOCK_MODE", "true")
     monkeypatch.setenv(probe.CREDENTIALS_ENV, str(tmp_path / "none"))
     log = tmp_path / "termination-log"

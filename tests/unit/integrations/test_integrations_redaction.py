@@ -23,11 +23,11 @@ from flagops.integrations import REDACTED, Redactor, is_secret_name
         ("mock_mode", False),
     ],
 )
-def test_secret_names(name: str, secret: bool):
+def test_secret_names(name: str, secret: bool) -> None:
     assert is_secret_name(name) is secret
 
 
-def test_mapping_masks_by_name_and_scrubs_by_value():
+def test_mapping_masks_by_name_and_scrubs_by_value() -> None:
     redactor = Redactor()
     config = {
         "api_key": "abcd-PLANTED-1234",
@@ -48,7 +48,7 @@ def test_mapping_masks_by_name_and_scrubs_by_value():
     assert "PLANTED" not in redactor.redact_text(json.dumps(config))
 
 
-def test_shapes_are_scrubbed_without_registration():
+def test_shapes_are_scrubbed_without_registration() -> None:
     redactor = Redactor()
     pem = "-----BEGIN PRIVATE KEY-----\nMIIEvAIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"
     text = redactor.redact_text(
@@ -58,7 +58,7 @@ def test_shapes_are_scrubbed_without_registration():
     assert "Bearer ***" in text and "access_token=***&x=1" in text
 
 
-def test_json_escaped_and_line_variants():
+def test_json_escaped_and_line_variants() -> None:
     redactor = Redactor()
     key = (
         "-----BEGIN PRIVATE KEY-----\nLINEONE-abcdefghijklmnop\nLINETWO-qrstuvwxyz012345\n-----END"
@@ -68,12 +68,12 @@ def test_json_escaped_and_line_variants():
     assert "LINETWO" not in redactor.redact_text("parse error near LINETWO-qrstuvwxyz012345")
 
 
-def test_short_values_are_not_scrubbed():
+def test_short_values_are_not_scrubbed() -> None:
     redactor = Redactor(["on"])
     assert redactor.redact_text("connection on") == "connection on"
 
 
-def test_describe_exception():
+def test_describe_exception() -> None:
     redactor = Redactor(["s3cr3t-value"])
     assert (
         redactor.describe_exception(ValueError("bad s3cr3t-value")) == f"ValueError: bad {REDACTED}"

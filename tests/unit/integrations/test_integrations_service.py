@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from integrations_fakes import FakeClock, FakeFlags, FakeRemoteError, FakeRemoteIntegration, sample
@@ -23,11 +25,14 @@ from flagops.integrations.errors import IntegrationQuotaError
 def make(
     flags: FakeFlags, metrics: IntegrationMetrics, clock: FakeClock | None = None
 ) -> FakeRemoteIntegration:
-    kwargs = {"clock": clock} if clock else {}
-    return FakeRemoteIntegration(flags=flags, metrics=metrics, **kwargs)
+    if clock is None:
+        return FakeRemoteIntegration(flags=flags, metrics=metrics)
+    return FakeRemoteIntegration(flags=flags, metrics=metrics, clock=clock)
 
 
-def test_flag_off_connect_leaves_disabled(fake_flags: FakeFlags, metrics: IntegrationMetrics):
+def test_flag_off_connect_leaves_disabled(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics
+) -> None:
     fake_flags.states["test_flag"] = False
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
@@ -36,7 +41,7 @@ def test_flag_off_connect_leaves_disabled(fake_flags: FakeFlags, metrics: Integr
     assert service.connects == 0
 
 
-def test_lifecycle_with_flag_on(fake_flags: FakeFlags, metrics: IntegrationMetrics):
+def test_lifecycle_with_flag_on(fake_flags: FakeFlags, metrics: IntegrationMetrics) -> None:
     service = make(fake_flags, metrics)
 
     async def scenario() -> list[IntegrationStatus]:
@@ -57,7 +62,9 @@ def test_lifecycle_with_flag_on(fake_flags: FakeFlags, metrics: IntegrationMetri
     assert (service.connects, service.disconnects) == (1, 1)
 
 
-def test_disconnect_with_flag_off_ends_disabled(fake_flags, metrics):
+def test_disconnect_with_flag_off_ends_disabled(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics
+) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
     asyncio.run(service.connect())
@@ -65,7 +72,11 @@ def test_disconnect_with_flag_off_ends_disabled(fake_flags, metrics):
     assert asyncio.run(service.disconnect()) is IntegrationStatus.DISABLED
 
 
-def test_connect_failure_is_error_and_redacted(fake_flags, metrics, audit_records):
+def test_connect_failure_is_error_and_redacted(
+    fake_flags: FakeFlags,
+    metrics: IntegrationMetrics,
+    audit_records: Callable[[], list[dict[str, Any]]],
+) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({"api_token": "tok-PLANTED-123456"}))
     service.connect_error = RuntimeError("server said tok-PLANTED-123456 is bad")
@@ -78,13 +89,19 @@ def test_connect_failure_is_error_and_redacted(fake_flags, metrics, audit_record
     assert audit_records()[-1]["outcome"] == "error"
 
 
-def test_flag_context_options_are_passed(fake_flags, metrics):
+def test_flag_context_options_are_passed(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics
+) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({"flag_user_id": "u-1", "flag_cohort": "beta"}))
     assert fake_flags.calls[-1] == ("test_flag", "u-1", "beta")
 
 
-def test_execute_counts_success_and_error(fake_flags, metrics, audit_records):
+def test_execute_counts_success_and_error(
+    fake_flags: FakeFlags,
+    metrics: IntegrationMetrics,
+    audit_records: Callable[[], list[dict[str, Any]]],
+) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
     asyncio.run(service.connect())
@@ -112,7 +129,9 @@ def test_execute_counts_success_and_error(fake_flags, metrics, audit_records):
         assert record["integration"] == "fake_remote" and record["flag"] == "test_flag"
 
 
-def test_execute_refused_when_not_connected_or_flag_off(fake_flags, metrics):
+def test_execute_refused_when_not_connected_or_flag_off(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics
+) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
 
@@ -129,7 +148,12 @@ def test_execute_refused_when_not_connected_or_flag_off(fake_flags, metrics):
     assert service.disconnects == 1
 
 
-def test_rate_limit_honours_backoff_then_recovers(fake_flags, metrics, fake_clock, audit_records):
+def test_rate_limit_honours_backoff_then_recovers(
+    fake_flags: FakeFlags,
+    metrics: IntegrationMetrics,
+    fake_clock: FakeClock,
+    audit_records: Callable[[], list[dict[str, Any]]],
+) -> None:
     service = make(fake_flags, metrics, fake_clock)
     asyncio.run(service.init({"rate_limit_backoff_seconds": 2}))
     asyncio.run(service.connect())
@@ -162,13 +186,17 @@ def test_rate_limit_honours_backoff_then_recovers(fake_flags, metrics, fake_cloc
     assert info.value.retry_at == datetime.fromtimestamp(fake_clock.now + 4, UTC)
     fake_clock.advance(4)
     assert asyncio.run(service.execute(ok)) == "done"
-    assert service.status is IntegrationStatus.CONNECTED and service.retry_at is None
+    # The status changed under mypy's narrowing from the assertion above.
+    assert service.status is IntegrationStatus.CONNECTED  # type: ignore[comparison-overlap]
+    assert service.retry_at is None
     assert sample(metrics, "fake_remote", "test_flag", "rate_limited") == 3
     assert sample(metrics, "fake_remote", "test_flag", "success") == 1
     assert any(r["outcome"] == "rate_limited" and "retry_at" in r for r in audit_records())
 
 
-def test_retry_after_from_the_remote_wins(fake_flags, metrics, fake_clock):
+def test_retry_after_from_the_remote_wins(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics, fake_clock: FakeClock
+) -> None:
     service = make(fake_flags, metrics, fake_clock)
     asyncio.run(service.init({}))
     asyncio.run(service.connect())
@@ -183,7 +211,9 @@ def test_retry_after_from_the_remote_wins(fake_flags, metrics, fake_clock):
     assert info.value.retry_at == datetime.fromtimestamp(fake_clock.now + 30, UTC)
 
 
-def test_quota_error_is_an_error_not_a_rate_limit(fake_flags, metrics):
+def test_quota_error_is_an_error_not_a_rate_limit(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics
+) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
     asyncio.run(service.connect())
@@ -198,7 +228,9 @@ def test_quota_error_is_an_error_not_a_rate_limit(fake_flags, metrics):
     assert sample(metrics, "fake_remote", "test_flag", "rate_limited") == 0
 
 
-def test_health_check_ignores_flag_and_reports(fake_flags, metrics):
+def test_health_check_ignores_flag_and_reports(
+    fake_flags: FakeFlags, metrics: IntegrationMetrics
+) -> None:
     fake_flags.states["test_flag"] = False
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
@@ -215,7 +247,7 @@ def test_health_check_ignores_flag_and_reports(fake_flags, metrics):
     assert "HTTP 500: down" in failed.message
 
 
-def test_health_check_time_limit(fake_flags, metrics):
+def test_health_check_time_limit(fake_flags: FakeFlags, metrics: IntegrationMetrics) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
     service.health_delay = 5
@@ -225,7 +257,7 @@ def test_health_check_time_limit(fake_flags, metrics):
     assert result.latency_ms < 2000
 
 
-def test_health_result_json_shape(fake_flags, metrics):
+def test_health_result_json_shape(fake_flags: FakeFlags, metrics: IntegrationMetrics) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(service.init({}))
     data = asyncio.run(service.health_check()).to_json_dict()
@@ -234,7 +266,7 @@ def test_health_result_json_shape(fake_flags, metrics):
     assert data["status"] == "CONNECTED"
 
 
-def test_repr_and_config_are_redacted(fake_flags, metrics):
+def test_repr_and_config_are_redacted(fake_flags: FakeFlags, metrics: IntegrationMetrics) -> None:
     service = make(fake_flags, metrics)
     asyncio.run(
         service.init({"api_key": "k-PLANTED-987654", "password": "pw-PLANTED-1", "region": "eu"})
@@ -244,7 +276,7 @@ def test_repr_and_config_are_redacted(fake_flags, metrics):
     assert "'region': 'eu'" in text
 
 
-def test_invalid_flag_scope_rejected(fake_flags, metrics):
+def test_invalid_flag_scope_rejected(fake_flags: FakeFlags, metrics: IntegrationMetrics) -> None:
     from flagops.integrations import IntegrationConfigError
 
     service = make(fake_flags, metrics)
@@ -252,9 +284,15 @@ def test_invalid_flag_scope_rejected(fake_flags, metrics):
         asyncio.run(service.init({"flag_scope": "everyone"}))
 
 
-def test_broken_flag_source_fails_closed(metrics):
+def test_broken_flag_source_fails_closed(metrics: IntegrationMetrics) -> None:
     class FakeBrokenFlags:
-        def is_enabled(self, key, user_id=None, cohort=None, default=False):
+        def is_enabled(
+            self,
+            key: str,
+            user_id: str | None = None,
+            cohort: str | None = None,
+            default: bool = False,
+        ) -> bool:
             raise OSError("flags file unreadable")
 
     service = FakeRemoteIntegration(flags=FakeBrokenFlags(), metrics=metrics)

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from flagops.controller.coalescer import Coalescer
-from flagops.controller.publisher import FlagRecord, PublishFailed, desired_status
+from flagops.controller.flag_status import desired_status
+from flagops.controller.publisher import FlagRecord, PublishFailed
 from flagops.flags.document import FlagState
 from flagops.flags.resolve import FlagInput, RolloutControl, effective_state, resolve
 

@@ -4,12 +4,8 @@ from datetime import UTC, datetime
 
 from kubernetes.client.exceptions import ApiException
 
-from flagops.controller.publisher import (
-    FlagRecord,
-    desired_status,
-    namespace_going_away,
-    prune_none,
-)
+from flagops.controller.flag_status import desired_status, prune_none
+from flagops.controller.publisher import FlagRecord, namespace_going_away
 from flagops.flags.resolve import FlagInput, resolve
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

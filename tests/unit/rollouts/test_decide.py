@@ -21,7 +21,6 @@ from flagops.rollouts.decide import (
     ProbeOutcome,
     RolloutState,
     decide,
-    format_duration,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -876,19 +875,3 @@ def test_observed_generation_follows_spec() -> None:
         spec(generation=1), replace(state(), observed_generation=None), DecisionInputs(), FRESH
     )
     assert not any(e.reason == "SpecChanged" for e in first.events)
-
-
-@pytest.mark.parametrize(
-    ("delta", "text"),
-    [
-        (timedelta(0), "0s"),
-        (timedelta(seconds=59), "59s"),
-        (timedelta(minutes=3), "3m"),
-        (timedelta(seconds=190), "3m10s"),
-        (timedelta(hours=2, minutes=5), "2h5m"),
-        (timedelta(hours=1), "1h"),
-        (timedelta(seconds=-5), "0s"),
-    ],
-)
-def test_format_duration(delta: timedelta, text: str) -> None:
-    assert format_duration(delta) == text

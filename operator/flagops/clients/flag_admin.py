@@ -1,243 +1,52 @@
-"""The flag API for people and programs: change FeatureFlag specs, complete a Rollout.
+"""FlagAdmin: change FeatureFlag specs and complete a Rollout, as a person or program would.
 
 This is the user's tool (the seed's `update_flag`, `enable_flag`, `disable_flag`,
-`rollback(flagName, decrement)`), so unlike the operator it writes specs. It also
-holds what every flagops client shares: loading a kubeconfig the way kubectl does
-and turning API errors into one-line, typed errors.
+`rollback(flagName, decrement)`), so unlike the operator it writes specs.
 
 Needs the `[operator]` extra (the kubernetes client); apps that only evaluate
-flags never import this module.
+flags use `flagops.flags` and never import this module.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from flagops.api.featureflag import FeatureFlagSpec, source_rollout
 from flagops.api.resources import FEATUREFLAGS, ROLLOUTS, Resource
 from flagops.api.stages import Stage
+from flagops.api.validation import spec_error_message
+from flagops.clients.base import NamespacedClient, call, status_body
+from flagops.clients.errors import (
+    AmbiguousFlag,
+    FlagNotFound,
+    FlagopsError,
+    InvalidChange,
+    NotFound,
+)
+from flagops.clients.kubeconfig import default_namespace
 from flagops.flags.document import FlagState
 from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
 
 __all__ = [
-    "AmbiguousFlag",
-    "ClusterUnreachable",
     "CompletedRollout",
-    "ConfigError",
     "FlagAdmin",
     "FlagChange",
-    "FlagNotFound",
     "FlagSummary",
-    "FlagopsError",
-    "Forbidden",
-    "InvalidChange",
-    "NotFound",
-    "ResourceNotInstalled",
-    "default_namespace",
     "disable_flag",
     "enable_flag",
-    "load_api_client",
     "rollback",
     "set_cohorts",
-    "translate_api_error",
+    "summarize_flag",
     "update_flag",
 ]
 
-_IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 _CONFLICT_RETRIES = 5
-
-
-# --- errors ------------------------------------------------------------------------
-
-
-class FlagopsError(Exception):
-    """An expected failure; str() is one line fit for a terminal."""
-
-
-class ConfigError(FlagopsError):
-    """The kubeconfig (or the chosen context) cannot be used."""
-
-
-class ClusterUnreachable(FlagopsError):
-    """No answer from the apiserver."""
-
-
-class NotFound(FlagopsError):
-    def __init__(self, resource: Resource, name: str, namespace: str) -> None:
-        self.resource, self.name, self.namespace = resource, name, namespace
-        super().__init__(f'{resource.singular} "{name}" not found in namespace "{namespace}"')
-
-
-class FlagNotFound(NotFound):
-    def __init__(self, key_or_name: str, namespace: str) -> None:
-        super().__init__(FEATUREFLAGS, key_or_name, namespace)
-        self.args = (f'no FeatureFlag with name or key "{key_or_name}" in namespace "{namespace}"',)
-
-
-class AmbiguousFlag(FlagopsError):
-    def __init__(self, key_or_name: str, namespace: str, names: Sequence[str]) -> None:
-        self.names = list(names)
-        listed = ", ".join(self.names)
-        super().__init__(
-            f'"{key_or_name}" matches several FeatureFlags in namespace "{namespace}" ({listed});'
-            f" name one as featureflag/<name>"
-        )
-
-
-class ResourceNotInstalled(FlagopsError):
-    def __init__(self, resource: Resource) -> None:
-        self.resource = resource
-        super().__init__(
-            f"the server does not know {resource.crd_name}: are the flagops CRDs installed?"
-            " (kubectl apply -k crds/, or install the Helm chart)"
-        )
-
-
-class Forbidden(FlagopsError):
-    def __init__(self, verb: str, resource: str, namespace: str | None) -> None:
-        self.verb, self.resource, self.namespace = verb, resource, namespace
-        where = f' in namespace "{namespace}"' if namespace else ""
-        super().__init__(
-            f"forbidden: you may not {verb} {resource}{where}"
-            f" (ask for RBAC that grants '{verb}' on '{resource}')"
-        )
-
-
-class InvalidChange(FlagopsError, ValueError):
-    """The requested spec change is not a valid FeatureFlag (or Rollout) spec."""
-
-
-# --- client loading ----------------------------------------------------------------
-
-
-def _kubeconfig_path(kubeconfig: str | os.PathLike[str] | None) -> str:
-    # Read at call time (the kubernetes package reads KUBECONFIG once, at import).
-    if kubeconfig is not None:
-        return str(kubeconfig)
-    return os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
-
-
-def _has_kubeconfig(path: str) -> bool:
-    return any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p)
-
-
-def load_api_client(
-    kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None
-) -> client.ApiClient:
-    """An ApiClient as kubectl would build it: --kubeconfig, else $KUBECONFIG, else
-    ~/.kube/config; in a Pod without any kubeconfig, the service account."""
-    path = _kubeconfig_path(kubeconfig)
-    if kubeconfig is None and context is None and not _has_kubeconfig(path):
-        try:
-            config.load_incluster_config()  # type: ignore[no-untyped-call]
-        except config.ConfigException:
-            raise ConfigError(f"no kubeconfig at {path} and not running in a cluster") from None
-        return client.ApiClient(client.Configuration.get_default_copy())
-    if not _has_kubeconfig(path):
-        raise ConfigError(f"kubeconfig {path} not found")
-    try:
-        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
-            config_file=path, context=context
-        )
-    except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
-        # The library's messages name contexts and files, never credentials.
-        raise ConfigError(f"cannot use kubeconfig {path}: {exc}") from None
-    return api
-
-
-def default_namespace(
-    kubeconfig: str | os.PathLike[str] | None = None, context: str | None = None
-) -> str:
-    """The namespace kubectl would use: the context's, else the Pod's, else `default`."""
-    path = _kubeconfig_path(kubeconfig)
-    if _has_kubeconfig(path):
-        try:
-            contexts, active = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-        except (config.ConfigException, ValueError, TypeError, KeyError) as exc:
-            raise ConfigError(f"cannot use kubeconfig {path}: {exc}") from None
-        chosen = active
-        if context is not None:
-            chosen = next((c for c in contexts if c.get("name") == context), None)
-            if chosen is None:
-                raise ConfigError(f'context "{context}" not found in kubeconfig {path}')
-        namespace = ((chosen or {}).get("context") or {}).get("namespace")
-        return str(namespace) if namespace else "default"
-    if _IN_CLUSTER_NAMESPACE.is_file():
-        return _IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
-    return "default"
-
-
-# --- error translation ---------------------------------------------------------------
-
-
-def _status_body(exc: ApiException) -> dict[str, Any]:
-    try:
-        body = json.loads(exc.body) if exc.body else {}
-    except (TypeError, ValueError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
-def translate_api_error(
-    exc: ApiException,
-    *,
-    verb: str,
-    resource: Resource,
-    namespace: str | None,
-    name: str | None = None,
-) -> FlagopsError | ApiException:
-    """A typed, one-line error for the usual failures; other errors come back unchanged.
-
-    A 404 means either that the object is missing or that the server does not
-    serve the resource at all (CRDs not installed): the Status body's `details`
-    names the object only in the first case.
-    """
-    if exc.status == 403:
-        return Forbidden(verb, resource.crd_name, namespace)
-    if exc.status == 404:
-        details = _status_body(exc).get("details") or {}
-        if name is not None and details.get("name") == name:
-            return NotFound(resource, name, namespace or "")
-        return ResourceNotInstalled(resource)
-    return exc
-
-
-def call(
-    fn: Callable[..., Any],
-    *args: Any,
-    verb: str,
-    resource: Resource,
-    namespace: str | None,
-    name: str | None = None,
-    **kwargs: Any,
-) -> Any:
-    """Run one API call; expected failures become FlagopsError subclasses."""
-    import urllib3
-
-    try:
-        return fn(*args, **kwargs)
-    except ApiException as exc:
-        translated = translate_api_error(
-            exc, verb=verb, resource=resource, namespace=namespace, name=name
-        )
-        if translated is exc:
-            raise
-        raise translated from None
-    except (urllib3.exceptions.MaxRetryError, urllib3.exceptions.NewConnectionError) as exc:
-        host = getattr(getattr(exc, "pool", None), "host", None) or "the apiserver"
-        raise ClusterUnreachable(f"cannot reach {host}: is the cluster up?") from None
-
-
-# --- flags -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -326,13 +135,6 @@ def _spec_field(name: str) -> str:
     return field
 
 
-def _validation_message(exc: ValidationError) -> str:
-    return "; ".join(
-        f"spec.{'.'.join(str(p) for p in err['loc']) or '-'}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)
-    )
-
-
 def _merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The JSON merge patch that turns spec `old` into `new` (maps replaced, not merged)."""
     patch: dict[str, Any] = {}
@@ -348,41 +150,6 @@ def _merge_patch(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
         else:
             patch[key] = value
     return patch
-
-
-class NamespacedClient:
-    """Custom objects in one namespace, with kubectl's credentials and clear errors.
-
-    The base of both user-side clients, FlagAdmin and RolloutManager.
-    """
-
-    def __init__(
-        self,
-        api_client: client.ApiClient | None = None,
-        namespace: str = "default",
-        kubeconfig: str | os.PathLike[str] | None = None,
-        context: str | None = None,
-    ) -> None:
-        self.api_client = api_client or load_api_client(kubeconfig, context)
-        self.namespace = namespace
-        self.custom = client.CustomObjectsApi(self.api_client)
-
-    def _list(self, resource: Resource) -> dict[str, Any]:
-        """The list response as is (items and the list's resourceVersion)."""
-        result: dict[str, Any] = call(
-            self.custom.list_namespaced_custom_object,
-            resource.group, resource.version, self.namespace, resource.plural,
-            verb="list", resource=resource, namespace=self.namespace,
-        )  # fmt: skip
-        return result
-
-    def _get(self, resource: Resource, name: str) -> dict[str, Any]:
-        result: dict[str, Any] = call(
-            self.custom.get_namespaced_custom_object,
-            resource.group, resource.version, self.namespace, resource.plural, name,
-            verb="get", resource=resource, namespace=self.namespace, name=name,
-        )  # fmt: skip
-        return result
 
 
 class FlagAdmin(NamespacedClient):
@@ -445,7 +212,7 @@ class FlagAdmin(NamespacedClient):
             try:
                 FeatureFlagSpec.model_validate(new_spec)
             except ValidationError as exc:
-                raise InvalidChange(f"{name}: {_validation_message(exc)}") from None
+                raise InvalidChange(f"{name}: {spec_error_message(exc)}") from None
             patch = _merge_patch(old_spec, new_spec)
             before = summarize_flag(obj)
             if not patch:
@@ -465,7 +232,7 @@ class FlagAdmin(NamespacedClient):
                 if exc.status == 409:
                     continue
                 if exc.status == 422:
-                    message = _status_body(exc).get("message") or exc.reason
+                    message = status_body(exc).get("message") or exc.reason
                     raise InvalidChange(f"{name}: {message}") from None
                 raise
             return FlagChange(before=before, after=summarize_flag(result), changed=True)

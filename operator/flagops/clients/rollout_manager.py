@@ -20,29 +20,25 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, ActionVerb, format_action, new_action_id
-from flagops.api.common import Condition
 from flagops.api.featureflag import FeatureFlagSpec, effective_key
 from flagops.api.resources import FEATUREFLAGS, ROLLOUTS
-from flagops.api.rollout import (
-    ActionRecord,
-    AnalysisRecord,
-    FlagRef,
-    HealthRecord,
-    Phase,
-    ProbeRecord,
-    RolloutSpec,
-    RolloutStatus,
-)
+from flagops.api.rollout import FlagRef, RolloutSpec
 from flagops.api.stages import Stage
-from flagops.flags.admin import (
-    FlagAdmin,
-    FlagopsError,
-    Forbidden,
-    InvalidChange,
-    NamespacedClient,
-    NotFound,
-    call,
-    translate_api_error,
+from flagops.api.validation import (
+    claim_from_object,
+    missing_flag_message,
+    ownership_problem,
+    spec_error_message,
+)
+from flagops.clients.base import NamespacedClient, call, translate_api_error
+from flagops.clients.errors import FlagopsError, Forbidden, InvalidChange, NotFound
+from flagops.clients.flag_admin import FlagAdmin
+from flagops.clients.rollout_summary import (
+    ActionOutcome,
+    Check,
+    RolloutSummary,
+    lenient_status,
+    summarize_rollout,
 )
 from flagops.rollouts import analysis
 
@@ -71,78 +67,6 @@ class ActionTimeout(FlagopsError):
         )
 
 
-@dataclass(frozen=True)
-class RolloutSummary:
-    """A Rollout's spec highlights and status, typed."""
-
-    name: str
-    namespace: str
-    flag: str
-    target_stage: Stage
-    paused: bool
-    auto_advance: bool
-    error_threshold: float
-    min_sample_size: int
-    generation: int | None
-    created: datetime | None
-    status: RolloutStatus
-    pending_action: str | None = None  # the annotation, when no lastAction reports its id yet
-
-    @property
-    def stage(self) -> Stage | None:
-        return self.status.stage
-
-    @property
-    def phase(self) -> Phase | None:
-        return self.status.phase
-
-    @property
-    def percent(self) -> int | None:
-        return self.status.current_percent
-
-    @property
-    def last_analysis(self) -> AnalysisRecord | None:
-        return self.status.last_analysis
-
-    @property
-    def last_probe(self) -> ProbeRecord | None:
-        return self.status.last_probe
-
-    @property
-    def last_action(self) -> ActionRecord | None:
-        return self.status.last_action
-
-    @property
-    def history(self) -> list[HealthRecord]:
-        return self.status.health_history
-
-    @property
-    def conditions(self) -> list[Condition]:
-        return self.status.conditions
-
-
-@dataclass(frozen=True)
-class ActionOutcome:
-    name: str
-    verb: str
-    id: str
-    result: str  # Succeeded, Rejected or Failed
-    message: str | None
-    status: RolloutSummary
-
-    @property
-    def succeeded(self) -> bool:
-        return self.result == "Succeeded"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    message: str
-    skipped: bool = False  # could not be checked from here; does not fail validation
-
-
 @dataclass
 class _Deadline:
     seconds: float
@@ -155,55 +79,6 @@ class _Deadline:
     @property
     def waited(self) -> float:
         return time.monotonic() - self.started
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _lenient_status(raw: dict[str, Any]) -> RolloutStatus:
-    """The status model; a field this client version cannot read is dropped, not fatal."""
-    try:
-        return RolloutStatus.model_validate(raw)
-    except ValidationError as exc:
-        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
-        try:
-            return RolloutStatus.model_validate({k: v for k, v in raw.items() if k not in bad})
-        except ValidationError:
-            return RolloutStatus()
-
-
-def summarize_rollout(obj: dict[str, Any]) -> RolloutSummary:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    analysis_spec = spec.get("analysis") or {}
-    status = _lenient_status(obj.get("status") or {})
-    annotation = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
-    pending = None
-    if annotation:
-        _, _, action_id = str(annotation).rpartition("@")
-        if status.last_action is None or status.last_action.id != action_id:
-            pending = str(annotation)
-    raw_target = spec.get("targetStage", Stage.FULL.value)
-    return RolloutSummary(
-        name=str(meta.get("name", "")),
-        namespace=str(meta.get("namespace", "")),
-        flag=str((spec.get("flagRef") or {}).get("name", "")),
-        target_stage=Stage(raw_target) if raw_target in Stage.__members__ else Stage.FULL,
-        paused=bool(spec.get("paused", False)),
-        auto_advance=bool(spec.get("autoAdvance", True)),
-        error_threshold=float(analysis_spec.get("errorThreshold", 0.05)),
-        min_sample_size=int(analysis_spec.get("minSampleSize", 100)),
-        generation=meta.get("generation"),
-        created=_parse_time(meta.get("creationTimestamp")),
-        status=status,
-        pending_action=pending,
-    )
 
 
 class RolloutManager(NamespacedClient):
@@ -424,17 +299,21 @@ class RolloutManager(NamespacedClient):
     # -- validation ---------------------------------------------------------------------
 
     def validate_rollout(self, name: str) -> list[Check]:
-        """The checks the operator makes before the first stage, run from the client side."""
+        """The checks the operator makes before the first stage, run from the client side.
+
+        Spec, flag and ownership fail with the words the operator writes into the
+        Rollout's status (flagops.api.validation), so the two never disagree.
+        """
         obj = self._get(ROLLOUTS, name)
         checks: list[Check] = []
         try:
             spec = RolloutSpec.model_validate(obj.get("spec") or {})
         except ValidationError as exc:
-            return [Check("spec", False, f"invalid spec: {exc.error_count()} error(s): {exc}")]
+            return [Check("spec", False, spec_error_message(exc))]
         checks.append(Check("spec", True, "spec is valid"))
         flag_check, flag_spec, flag_key = self._check_flag(spec.flag_ref.name)
         checks.append(flag_check)
-        checks.append(self._check_single_rollout(name, spec.flag_ref.name))
+        checks.append(self._check_single_rollout(obj, flag_exists=flag_spec is not None))
         checks.extend(self._check_prometheus(spec, flag_spec, flag_key, obj))
         checks.append(self._check_probe_secret(spec))
         return checks
@@ -444,9 +323,7 @@ class RolloutManager(NamespacedClient):
             obj = self._get(FEATUREFLAGS, flag)
         except NotFound:
             return (
-                Check(
-                    "flag exists", False, f'FeatureFlag "{flag}" not found in "{self.namespace}"'
-                ),
+                Check("flag exists", False, missing_flag_message(flag, self.namespace)),
                 None,
                 flag,
             )
@@ -461,20 +338,25 @@ class RolloutManager(NamespacedClient):
         key = effective_key(flag, spec)
         return Check("flag exists", True, f'FeatureFlag "{flag}" (key {key})'), spec, key
 
-    def _check_single_rollout(self, name: str, flag: str) -> Check:
-        others = [
-            str(o["metadata"]["name"])
-            for o in self._list(ROLLOUTS).get("items", [])
-            if ((o.get("spec") or {}).get("flagRef") or {}).get("name") == flag
-            and o["metadata"]["name"] != name
-        ]
-        if others:
+    def _check_single_rollout(self, obj: dict[str, Any], *, flag_exists: bool) -> Check:
+        """The operator's rule: of the Rollouts naming one flag, the oldest runs."""
+        label = "one rollout per flag"
+        me = claim_from_object(obj)
+        if not flag_exists:
+            return Check(label, True, "needs the flag", skipped=True)
+        claims = [claim_from_object(o) for o in self._list(ROLLOUTS).get("items", [])]
+        problem = ownership_problem(me, claims, flag_exists=True, namespace=self.namespace)
+        if problem is not None:
+            return Check(label, False, problem)
+        younger = sorted(c.name for c in claims if c.flag_name == me.flag_name and c.uid != me.uid)
+        if younger:
             return Check(
-                "one rollout per flag",
-                False,
-                f'flag "{flag}" is also rolled out by {", ".join(sorted(others))}',
+                label,
+                True,
+                f"oldest Rollout for flag {me.flag_name!r}, so it runs;"
+                f" the operator degrades {', '.join(younger)}",
             )
-        return Check("one rollout per flag", True, f'no other Rollout for flag "{flag}"')
+        return Check(label, True, f'no other Rollout for flag "{me.flag_name}"')
 
     def _check_prometheus(
         self,
@@ -510,7 +392,7 @@ class RolloutManager(NamespacedClient):
                 Check(n, False, "Prometheus is unreachable") for n in names[1:]
             ]
         checks = [Check(names[0], True, f"Prometheus {shown} answers")]
-        status = _lenient_status(obj.get("status") or {})
+        status = lenient_status(obj.get("status") or {})
         stage = status.stage or Stage.DISABLED
         started = status.stage_started_at
         in_stage = now - started if started else timedelta(0)
