@@ -108,12 +108,18 @@ class Store:
         state = self._namespaces.get(namespace)
         return state.snapshot if state is not None else None
 
+    def has(self, key: str) -> bool:
+        return self.get(key) is not None
+
     def knows(self, namespace: str, revision: str) -> bool:
         state = self._namespaces.get(namespace)
         return state is not None and revision in state.history
 
     def namespaces(self) -> list[str]:
-        return sorted(ns for ns, s in self._namespaces.items() if s.snapshot is not None)
+        """Namespaces with their own document (shared copies, keyed `holder/owner`, aside)."""
+        return sorted(
+            ns for ns, s in self._namespaces.items() if s.snapshot is not None and "/" not in ns
+        )
 
     # -- writes (from the watch) ---------------------------------------------------------
 
