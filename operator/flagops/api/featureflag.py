@@ -134,8 +134,9 @@ class FeatureFlagSpec(ApiModel):
         max_length=253,
         description="The integration this flag gates (default metric queries, probes).",
     )
-    shared_with: list[Namespace] = Field(
-        default=[],
+    shared_with: list[Namespace] | None = Field(
+        # No default: a flag that shares nothing keeps its spec as written (no GitOps drift).
+        default=None,
         max_length=SHARED_WITH_MAX_ITEMS,
         description="Other namespaces whose apps may read this flag: the operator writes a"
         " copy into each (ConfigMap `<configmap>-from-<this namespace>`) and the relay"
@@ -164,8 +165,8 @@ class FeatureFlagSpec(ApiModel):
 
     @field_validator("shared_with")
     @classmethod
-    def _unique_namespaces(cls, value: list[str]) -> list[str]:
-        return unique_items(value, "sharedWith")
+    def _unique_namespaces(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else unique_items(value, "sharedWith")
 
     @model_validator(mode="after")
     def _window(self) -> FeatureFlagSpec:

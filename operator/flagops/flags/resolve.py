@@ -63,7 +63,7 @@ class FlagInput:
             start_date=model.start_date,
             end_date=model.end_date,
             metadata=dict(model.metadata),
-            shared_with=tuple(model.shared_with),
+            shared_with=tuple(model.shared_with or ()),
         )
 
 

@@ -139,7 +139,14 @@ class Store:
     def deleted(self, namespace: str, grace_seconds: float) -> None:
         """The ConfigMap is gone: keep serving it for `grace_seconds`, then forget it."""
         state = self._namespaces.get(namespace)
-        if state is None or state.snapshot is None or state.forget_handle is not None:
+        if state is None or state.snapshot is None:
+            return
+        if grace_seconds <= 0:
+            if state.forget_handle is not None:
+                state.forget_handle.cancel()
+            self._forget(namespace)
+            return
+        if state.forget_handle is not None:
             return
         loop = asyncio.get_running_loop()
         state.forget_handle = loop.call_later(grace_seconds, self._forget, namespace)
