@@ -48,7 +48,7 @@ def flag(name: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def read_copy(core: client.CoreV1Api, namespace: str, owner: str) -> Any:
+def read_copy(core: Any, namespace: str, owner: str) -> Any:
     try:
         return core.read_namespaced_config_map(COPY_PREFIX + owner, namespace)
     except ApiException as exc:
@@ -57,7 +57,7 @@ def read_copy(core: client.CoreV1Api, namespace: str, owner: str) -> Any:
         raise
 
 
-def wait_copy(core: client.CoreV1Api, namespace: str, owner: str, check: Any) -> Any:
+def wait_copy(core: Any, namespace: str, owner: str, check: Any) -> Any:
     def ready() -> Any:
         cm = read_copy(core, namespace, owner)
         return cm if cm is not None and check(parse_document(cm.data["flags.json"])) else None
@@ -65,7 +65,7 @@ def wait_copy(core: client.CoreV1Api, namespace: str, owner: str, check: Any) ->
     return wait_for(ready, timeout=DEADLINE, message=f"copy of {owner} in {namespace}")
 
 
-def shared_condition(custom: client.CustomObjectsApi, namespace: str, name: str) -> Any:
+def shared_condition(custom: Any, namespace: str, name: str) -> Any:
     obj = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     conditions = (obj.get("status") or {}).get("conditions") or []
     return next((c for c in conditions if c["type"] == "Shared"), None)
@@ -92,8 +92,8 @@ def test_a_flag_shared_with_b_reaches_b_and_never_c(
     spaces: tuple[str, str, str],
     operator_factory: Any,
     relay_factory: Any,
-    core: client.CoreV1Api,
-    custom: client.CustomObjectsApi,
+    core: Any,
+    custom: Any,
     tmp_path: Path,
 ) -> None:
     a, b, c = spaces
@@ -163,6 +163,10 @@ def test_a_flag_shared_with_b_reaches_b_and_never_c(
     assert (status_c, body_c) == (status_none, body_none)  # nothing said about A
     assert a not in json.dumps(body_c)
 
+    # A copy deleted by hand is restored.
+    core.delete_namespaced_config_map(COPY_PREFIX + a, b)
+    wait_copy(core, b, a, lambda f: f["calendar_sync"]["rolloutPercent"] == 100)
+
     # Unsharing removes the copy, and the relay stops serving it.
     custom.patch_namespaced_custom_object(
         GROUP, VERSION, a, PLURAL, "calendar-sync", {"spec": {"sharedWith": []}}
@@ -183,8 +187,8 @@ def test_a_flag_shared_with_b_reaches_b_and_never_c(
 def test_a_configmap_flagops_did_not_write_is_never_overwritten(
     spaces: tuple[str, str, str],
     operator_factory: Any,
-    core: client.CoreV1Api,
-    custom: client.CustomObjectsApi,
+    core: Any,
+    custom: Any,
 ) -> None:
     a, b, c = spaces
     foreign = client.V1ConfigMap(
@@ -217,8 +221,7 @@ def test_a_configmap_flagops_did_not_write_is_never_overwritten(
     def warned() -> bool:
         events = core.list_namespaced_event(a).items
         return any(
-            e.reason == "ShareBlocked" and e.involved_object.name == "calendar-sync"
-            for e in events
+            e.reason == "ShareBlocked" and e.involved_object.name == "calendar-sync" for e in events
         )
 
     wait_for(warned, timeout=DEADLINE, message="ShareBlocked Event")
@@ -234,8 +237,8 @@ def test_a_namespace_created_later_gets_its_copy(
     control_plane: ControlPlane,
     spaces: tuple[str, str, str],
     operator_factory: Any,
-    core: client.CoreV1Api,
-    custom: client.CustomObjectsApi,
+    core: Any,
+    custom: Any,
 ) -> None:
     a, _, _ = spaces
     later = f"{a}-later"
