@@ -194,10 +194,14 @@ class ShareWriter:
             "data": {FLAGS_KEY: text},
         }
         try:
-            if record is None and memory.written.get(target) != text:
+            if record is not None:
+                # The index holds our copy: one patch, bound to that object's uid.
+                await self._patch(target, name, body, {"uid": record.uid})
+            elif memory.written.get(target) != text:
                 if not await self._create_or_adopt(owner, target, name, body):
                     return CopyResult.NOT_MANAGED, False
             else:
+                # We wrote this text and the index has not caught up: the live object decides.
                 live = await self._read(target, name)
                 if live is None:
                     await self._call(self._kube.core.create_namespaced_config_map, target, body)
@@ -207,7 +211,7 @@ class ShareWriter:
                     memory.written[target] = text
                     return CopyResult.WRITTEN, False
                 else:
-                    await self._patch(target, name, body, live)
+                    await self._patch(target, name, body, live.get("metadata") or {})
         except ApiException as exc:
             if _namespace_missing(exc):
                 self._missing.setdefault(target, set()).add(owner)
@@ -241,23 +245,16 @@ class ShareWriter:
             raise ApiException(status=409, reason="Conflict")
         if not _ours(live, owner):
             return False
-        await self._patch(target, name, body, live)
+        await self._patch(target, name, body, live.get("metadata") or {})
         return True
 
     async def _patch(
-        self, target: str, name: str, body: dict[str, Any], live: Mapping[str, Any]
+        self, target: str, name: str, body: dict[str, Any], seen: Mapping[str, Any]
     ) -> None:
-        # The uid and resourceVersion make the patch fail rather than land on a ConfigMap
-        # someone replaced since we read it.
-        meta = live.get("metadata") or {}
-        patch = {
-            **body,
-            "metadata": {
-                **body["metadata"],
-                "uid": meta.get("uid"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-        }
+        # The uid (and resourceVersion, when read just before) make the patch fail with a
+        # conflict rather than land on a ConfigMap someone replaced since we saw it.
+        guard = {k: seen[k] for k in ("uid", "resourceVersion") if seen.get(k)}
+        patch = {**body, "metadata": {**body["metadata"], **guard}}
         await self._call(self._kube.core.patch_namespaced_config_map, name, target, patch)
 
     async def _delete(self, owner: str, target: str, name: str, record: CopyRecord | None) -> bool:
