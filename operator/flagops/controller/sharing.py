@@ -17,6 +17,7 @@ from functools import partial
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from flagops.api.common import Condition, ConditionStatus, get_condition, set_condition
 from flagops.controller import metrics
@@ -45,6 +46,8 @@ MANAGED_BY_VALUE = "flagops"
 REVISION_ANNOTATION = "flagops.dev/revision"
 # A failed write (not a missing namespace, not a foreign ConfigMap) is retried this late.
 RETRY_SECONDS = 5.0
+WRITE_CONCURRENCY = 8
+REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,19 @@ class ShareWriter:
         name = copy_name(self._settings.configmap_name, owner)
         results: dict[str, CopyResult] = {}
         changed = False
-        for target in sorted(plan.copies):
+        semaphore = asyncio.Semaphore(WRITE_CONCURRENCY)
+
+        async def write(target: str) -> tuple[CopyResult, bool]:
             text, revision = build_document(plan.copies[target])
-            result, wrote = await self._write(owner, target, name, text, revision, existing)
+            async with semaphore:
+                return await self._write(owner, target, name, text, revision, existing)
+
+        # The copies are written side by side: the last of several targets is not kept
+        # waiting behind the others.
+        targets = sorted(plan.copies)
+        for target, (result, wrote) in zip(
+            targets, await asyncio.gather(*(write(t) for t in targets)), strict=True
+        ):
             results[target] = result
             changed |= wrote
         for target in sorted((existing.keys() | memory.written.keys()) - plan.copies.keys()):
@@ -218,6 +231,11 @@ class ShareWriter:
                 return CopyResult.NAMESPACE_NOT_FOUND, False
             logger.warning("copy %s/%s of %s not written: HTTP %s", target, name, owner, exc.status)
             return CopyResult.FAILED, False
+        except HTTPError as exc:  # the API server unreachable, or no answer in time
+            logger.warning(
+                "copy %s/%s of %s not written: %s", target, name, owner, type(exc).__name__
+            )
+            return CopyResult.FAILED, False
         memory.written[target] = text
         metrics.CONFIGMAP_WRITES.labels(target).inc()
         logger.info(
@@ -280,6 +298,12 @@ class ShareWriter:
             if exc.status in (404, 409) or _namespace_missing(exc):
                 return False  # gone already, or replaced by an object that is not ours
             logger.warning("copy %s/%s of %s not deleted: HTTP %s", target, name, owner, exc.status)
+            self._retry(owner)
+            return False
+        except HTTPError as exc:
+            logger.warning(
+                "copy %s/%s of %s not deleted: %s", target, name, owner, type(exc).__name__
+            )
             self._retry(owner)
             return False
         logger.info(
@@ -346,6 +370,9 @@ class ShareWriter:
             return None
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # Bounded, so an API server that accepts and never answers cannot stall the
+        # owner's publishing; a timeout is a failed write, retried.
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         return await asyncio.to_thread(partial(fn, *args, **kwargs))
 
 

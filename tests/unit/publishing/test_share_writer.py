@@ -25,7 +25,7 @@ class FakeCore:
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str]] = []
 
-    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any]) -> None:
+    def create_namespaced_config_map(self, namespace: str, body: dict[str, Any], **_: Any) -> None:
         name = body["metadata"]["name"]
         self.calls.append(("create", namespace, name))
         if namespace not in self.existing:
@@ -35,11 +35,13 @@ class FakeCore:
         meta = {**body["metadata"], "uid": f"uid-{namespace}", "resourceVersion": "1"}
         self.objects[(namespace, name)] = {**body, "metadata": meta}
 
-    def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+    def patch_namespaced_config_map(
+        self, name: str, namespace: str, body: dict[str, Any], **_: Any
+    ) -> None:
         self.calls.append(("patch", namespace, name))
         self.objects[(namespace, name)]["data"] = body["data"]
 
-    def delete_namespaced_config_map(self, name: str, namespace: str, body: Any) -> None:
+    def delete_namespaced_config_map(self, name: str, namespace: str, body: Any, **_: Any) -> None:
         self.calls.append(("delete", namespace, name))
         self.objects.pop((namespace, name))
 
@@ -59,7 +61,7 @@ class FakeKube:
 def _missing_namespace(core: FakeCore) -> None:
     original = core.create_namespaced_config_map
 
-    def create(namespace: str, body: dict[str, Any]) -> None:
+    def create(namespace: str, body: dict[str, Any], **_: Any) -> None:
         if namespace not in core.existing:
             exc = ApiException(status=404, reason="NotFound")
             exc.body = '{"details": {"kind": "namespaces"}}'
@@ -155,3 +157,29 @@ def test_shared_condition_appears_only_for_flags_that_share() -> None:
     unshared = with_share_condition(shared, None, 4, NOW)
     [condition] = unshared["conditions"]
     assert (condition["status"], condition["reason"]) == ("False", "NotShared")
+
+
+async def _unanswered() -> None:
+    from urllib3.exceptions import ReadTimeoutError
+
+    share, kube, _ = writer({"a", "b", "c"})
+
+    def hang(namespace: str, body: dict[str, Any], **_: Any) -> None:
+        if namespace == "b":
+            raise ReadTimeoutError(None, "/", "read timed out")  # type: ignore[arg-type]
+        FakeCore.create_namespaced_config_map(kube.core, namespace, body)
+
+    kube.core.create_namespaced_config_map = hang  # type: ignore[method-assign]
+    flags = [
+        FlagInput.from_spec(
+            "f", "2026-01-01T00:00:00Z", {"enabled": True, "sharedWith": ["b", "c"]}
+        )
+    ]
+    _, reports = await share.publish("a", flags, resolve(flags, []), {})
+    # A namespace whose write gets no answer fails alone; the other gets its copy.
+    assert reports["f"].reason == "WriteFailed"
+    assert ("c", "feature-flags-from-a") in kube.core.objects
+
+
+def test_an_unanswered_write_fails_one_target_not_the_flush() -> None:
+    asyncio.run(_unanswered())
