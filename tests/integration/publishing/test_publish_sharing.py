@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 from flagops.flags.client import FeatureFlags
 from flagops.flags.document import parse_document
 from flagops.testing.controlplane import ControlPlane
-from flagops.testing.relay import RelayProcess
+from flagops.testing.relay import RelayProcess, SseReader
 from flagops.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
@@ -135,11 +135,31 @@ def test_a_flag_shared_with_b_reaches_b_and_never_c(
     )
     assert b in condition["message"]
 
-    # An edit reaches the copy too.
-    custom.patch_namespaced_custom_object(
-        GROUP, VERSION, a, PLURAL, "calendar-sync", {"spec": {"rolloutPercent": 100}}
+    # A browser with B's token follows A's shared flags: bulk, then the event stream the
+    # reply names (a ticket in the URL, as EventSource cannot send the token).
+    first = wait_for(
+        lambda: (r := bulk(relay, a, TOKEN_B))[0] == 200 and r[1],
+        timeout=DEADLINE,
+        message="relay serves the shared copy to B",
     )
-    wait_copy(core, b, a, lambda f: f["calendar_sync"]["rolloutPercent"] == 100)
+    stream = SseReader(relay.url + first["eventStreams"][0]["endpoint"]["requestUri"]).start()
+    try:
+        assert stream.status == 200
+        mark = stream.mark()
+        # An edit reaches the copy, and the stream tells the browser to refetch.
+        custom.patch_namespaced_custom_object(
+            GROUP, VERSION, a, PLURAL, "calendar-sync", {"spec": {"rolloutPercent": 100}}
+        )
+        cm = wait_copy(core, b, a, lambda f: f["calendar_sync"]["rolloutPercent"] == 100)
+        revision = json.loads(cm.data["flags.json"])["revision"]
+        notice = stream.wait_event(
+            lambda e: e.data != "" and e.json().get("etag") == revision,
+            timeout=DEADLINE,
+            since=mark,
+        )
+        assert notice.json()["type"] == "refetchEvaluation"
+    finally:
+        stream.close()
     # C was never let in.
     assert read_copy(core, c, a) is None
     assert not [
