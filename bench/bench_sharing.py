@@ -25,8 +25,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.common import (
-    GROUP,
-    VERSION,
     ConfigMapWatch,
     FlagsDoc,
     Row,
@@ -35,6 +33,7 @@ from bench.common import (
     machine_summary,
     print_table,
 )
+from flagops.api.resources import GROUP, VERSION
 from flagops.testing.operator import OperatorProcess
 from flagops.testing.relay import RelayProcess, SseEvent, SseReader
 
