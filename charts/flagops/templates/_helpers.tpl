@@ -50,10 +50,11 @@ app.kubernetes.io/part-of: flagops
 - apiGroups: [flagops.dev]
   resources: [featureflags/status, rollouts/status]
   verbs: [get, patch, update]
-# The flag ConfigMap (created, restored, rewritten).
+# The flag ConfigMap (created, restored, rewritten) and the copies shared into other
+# namespaces (deleted when no flag is shared there any more; docs/sharing.md).
 - apiGroups: [""]
   resources: [configmaps]
-  verbs: [get, list, watch, create, update, patch]
+  verbs: [get, list, watch, create, update, patch, delete]
 # Health probe Jobs and their pods (the probe's termination message).
 - apiGroups: [batch]
   resources: [jobs]

@@ -40,10 +40,16 @@ METADATA_TOTAL_MESSAGE = (
 
 MetadataValue = Annotated[str, Field(strict=True, max_length=METADATA_VALUE_MAX_LENGTH)]
 
+# A namespace name (DNS-1123 label), as `spec.sharedWith` lists them.
+NAMESPACE_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+SHARED_WITH_MAX_ITEMS = 64
+Namespace = Annotated[str, Field(min_length=1, max_length=63, pattern=NAMESPACE_PATTERN)]
+
 
 class FeatureFlagCondition(StrEnum):
     PUBLISHED = "Published"
     CONFLICT = "Conflict"
+    SHARED = "Shared"
 
 
 def validate_key(value: str) -> str:
@@ -128,6 +134,15 @@ class FeatureFlagSpec(ApiModel):
         max_length=253,
         description="The integration this flag gates (default metric queries, probes).",
     )
+    shared_with: list[Namespace] | None = Field(
+        # No default: a flag that shares nothing keeps its spec as written (no GitOps drift).
+        default=None,
+        max_length=SHARED_WITH_MAX_ITEMS,
+        description="Other namespaces whose apps may read this flag: the operator writes a"
+        " copy into each (ConfigMap `<configmap>-from-<this namespace>`) and the relay"
+        " serves it to their tokens (docs/sharing.md). Only who may edit this flag grants.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
 
     @field_validator("key")
     @classmethod
@@ -147,6 +162,11 @@ class FeatureFlagSpec(ApiModel):
         if sum(len(k) + len(v) for k, v in value.items()) > METADATA_MAX_TOTAL:
             raise ValueError(METADATA_TOTAL_MESSAGE)
         return value
+
+    @field_validator("shared_with")
+    @classmethod
+    def _unique_namespaces(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else unique_items(value, "sharedWith")
 
     @model_validator(mode="after")
     def _window(self) -> FeatureFlagSpec:
@@ -205,7 +225,7 @@ class FeatureFlagStatus(ApiModel):
     )
     conditions: list[Condition] = Field(
         default=[],
-        description="Published, Conflict.",
+        description="Published, Conflict, Shared (while spec.sharedWith lists namespaces).",
         json_schema_extra={
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["type"],

@@ -16,6 +16,7 @@ from flagops.api.actions import ACTION_ANNOTATION
 from flagops.api.resources import GROUP, VERSION
 from flagops.api.stages import Stage
 from flagops.api.validation import RolloutClaim, claim_from_object
+from flagops.controller import sharing_handlers
 from flagops.controller.kube import Kube
 from flagops.controller.publisher import FLAGS_KEY, MANAGED_BY, FlagPublisher, FlagRecord
 from flagops.controller.rollouts import RolloutReconciler
@@ -125,12 +126,15 @@ def register(
     def bind(**kwargs: Any) -> None:
         publisher.bind(kwargs["flag_index"], kwargs["rollout_index"], kwargs["configmap_index"])
         reconciler.bind(kwargs["flag_index"], kwargs["claim_index"])
+        publisher.sharing.bind(kwargs[sharing_handlers.COPY_INDEX])
 
     def publish(namespace: str | None, **kwargs: Any) -> None:
         if namespace is None:
             return
         bind(**kwargs)
         publisher.request(namespace)
+
+    sharing_handlers.register(registry, publisher, configmap_name, publish)
 
     @kopf.on.event(GROUP, VERSION, "featureflags", registry=registry)
     async def flag_changed(

@@ -32,6 +32,7 @@ from flagops.controller.flag_status import (
 )
 from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
+from flagops.controller.sharing import ShareWriter, with_share_condition
 from flagops.flags.document import FlagState, read_document
 from flagops.flags.resolve import (
     FlagInput,
@@ -41,6 +42,7 @@ from flagops.flags.resolve import (
     effective_state,
     resolve,
 )
+from flagops.flags.sharing import ShareReport
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,10 @@ class _Memory:
     )
     entries: dict[str, tuple[FlagState, dict[str, Any]]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
-    reported: dict[str, tuple[FlagRecord, FlagOutcome]] = field(default_factory=dict)
+    # Per flag: the record and (outcome, Shared report) last reported.
+    reported: dict[str, tuple[FlagRecord, tuple[FlagOutcome, ShareReport | None]]] = field(
+        default_factory=dict
+    )
     written: str | None = None
     # The entries of the document last written (None: not known since the start).
     live: dict[str, Any] | None = None
@@ -130,6 +135,8 @@ class FlagPublisher:
         self._flags: Mapping[str, Iterable[FlagRecord]] = {}
         self._rollouts: Mapping[str, Iterable[RolloutControl | None]] = {}
         self._configmaps: Mapping[str, Iterable[str | None]] = {}
+        # Copies of the flags other namespaces are let to read (spec.sharedWith).
+        self.sharing = ShareWriter(kube, settings, self.request)
 
     def bind(
         self,
@@ -189,9 +196,13 @@ class FlagPublisher:
                 f"ConfigMap {namespace}/{self._settings.configmap_name} not written: {why}"
             ) from None
         memory.live = {key: entries[key] for key in fitted.kept}
-        await self._report(namespace, memory, records, resolution.outcomes, fitted.revision)
+        # The copies for the namespaces these flags are shared with (docs/sharing.md).
+        shared, shares = await self.sharing.publish(
+            namespace, [r.input for r in records], resolution, {r.name: r.uid for r in records}
+        )
+        await self._report(namespace, memory, records, resolution.outcomes, fitted.revision, shares)
         metrics.RECONCILE_SECONDS.labels("featureflags").observe(time.perf_counter() - started)
-        return wrote
+        return wrote or shared
 
     def _note_fit(self, namespace: str, memory: _Memory, fitted: Fitted) -> None:
         metrics.PUBLISH_DOCUMENT_BYTES.labels(namespace).set(fitted.size)
@@ -287,12 +298,20 @@ class FlagPublisher:
         records: list[FlagRecord],
         outcomes: Mapping[str, FlagOutcome],
         revision: str,
+        shares: Mapping[str, ShareReport] | None = None,
     ) -> bool:
-        """Patch the status of every flag whose outcome or object changed; True if any."""
+        """Patch the status of every flag whose outcome or object changed; True if any.
+
+        `shares` None (the ConfigMap write failed, nothing was shared) keeps each flag's
+        `Shared` condition as it is."""
         now = datetime.now(UTC).replace(microsecond=0)
         semaphore = asyncio.Semaphore(STATUS_PATCH_CONCURRENCY)
 
         failures: list[str] = []
+
+        def seen_now(record: FlagRecord) -> tuple[FlagOutcome, ShareReport | None]:
+            outcome = outcomes[record.name]
+            return outcome, (None if shares is None else shares.get(record.name))
 
         async def one(record: FlagRecord, outcome: FlagOutcome) -> bool:
             try:
@@ -304,13 +323,17 @@ class FlagPublisher:
                     now,
                     self._settings.max_document_bytes,
                 )
+                if shares is not None:
+                    status = with_share_condition(
+                        status, shares.get(record.name), record.generation, now
+                    )
             except Exception as exc:
                 # One flag's unreadable status must not stop the others' reports.
                 failures.append(f"{record.name}: {type(exc).__name__}: {exc}"[:300])
                 return False
             # A merge patch deletes null fields, so the stored status never holds them.
             if prune_none(status) == {k: record.status[k] for k in status if k in record.status}:
-                memory.reported[record.name] = (record, outcome)
+                memory.reported[record.name] = (record, seen_now(record))
                 return False
             async with semaphore:
                 try:
@@ -319,7 +342,7 @@ class FlagPublisher:
                     # Deleted meanwhile, or a transient API error: the next event retries.
                     failures.append(f"{record.name}: {describe_failure(exc)}")
                     return False
-                memory.reported[record.name] = (record, outcome)
+                memory.reported[record.name] = (record, seen_now(record))
                 if new_conflict:
                     await self._kube.post_event(
                         record.involved(namespace),
@@ -342,7 +365,7 @@ class FlagPublisher:
             if outcome is None:
                 continue
             seen = memory.reported.get(record.name)
-            if seen is not None and seen[0] is record and seen[1] == outcome:
+            if seen is not None and seen[0] is record and seen[1] == seen_now(record):
                 continue
             pending.append(one(record, outcome))
         written = any(await asyncio.gather(*pending))

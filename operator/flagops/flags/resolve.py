@@ -39,6 +39,7 @@ class FlagInput:
     end_date: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     spec_error: str | None = None
+    shared_with: tuple[str, ...] = ()  # namespaces given a copy (flagops.flags.sharing)
 
     @classmethod
     def from_spec(cls, name: str, created: str, spec: Mapping[str, Any]) -> FlagInput:
@@ -62,6 +63,7 @@ class FlagInput:
             start_date=model.start_date,
             end_date=model.end_date,
             metadata=dict(model.metadata),
+            shared_with=tuple(model.shared_with or ()),
         )
 
 

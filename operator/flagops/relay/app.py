@@ -34,6 +34,7 @@ from flagops.relay.http import (
 from flagops.relay.limits import RateLimiter, StreamCounter, retry_after_header
 from flagops.relay.metrics import RelayMetrics
 from flagops.relay.settings import RelaySettings
+from flagops.relay.sharing import Target, shared_target
 from flagops.relay.store import Store
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ _ROUTES: dict[str, tuple[str, str]] = {
 }
 NOT_READY = "the relay is starting: flags are not loaded yet"
 
-Handler = Callable[[Request, Receive, Send, Principal, str, Headers], Awaitable[int]]
+Handler = Callable[[Request, Receive, Send, Principal, Target, Headers], Awaitable[int]]
 
 
 class RelayApp:
@@ -142,15 +143,30 @@ class RelayApp:
                     "GENERAL",
                     [(b"retry-after", retry_after_header(wait))],
                 )
-            namespace = self.access.namespace_for(principal, path_namespace)
+            target = self._target(principal, path_namespace)
             if not self.store.synced:
                 raise HttpError(503, NOT_READY, "GENERAL", [(b"retry-after", b"1")])
             handler = self._handlers[route]
-            code = await handler(request, receive, send, principal, namespace, cors)
+            code = await handler(request, receive, send, principal, target, cors)
         except HttpError as exc:
             await respond(send, exc.status, exc.body(), exc.headers + cors)
             return route, exc.status
         return route, code
+
+    def _target(self, principal: Principal, path_namespace: str | None) -> Target:
+        """The token's own namespace, else a copy another namespace shared with its scope
+        (docs/sharing.md); 403 exactly as for any namespace outside the scope otherwise."""
+        try:
+            return Target.own(self.access.namespace_for(principal, path_namespace))
+        except HttpError as exc:
+            if exc.status != 403 or path_namespace is None:
+                raise
+            if not self.store.synced:
+                raise HttpError(503, NOT_READY, "GENERAL", [(b"retry-after", b"1")]) from None
+            found = shared_target(self.store, principal.namespaces, path_namespace)
+            if found is None:
+                raise
+            return found
 
     # -- OFREP ---------------------------------------------------------------------------
 
@@ -172,24 +188,24 @@ class RelayApp:
         receive: Receive,
         send: Send,
         principal: Principal,
-        namespace: str,
+        target: Target,
         cors: Headers,
     ) -> int:
         body = await read_body(receive, request, self.settings.max_body_bytes)
         context = ofrep.parse_context(body, self.settings)
         wanted = query_value(request.query, "flagConfigEtag") if request.query else None
-        if wanted and not self.store.knows(namespace, wanted):
+        if wanted and not self.store.knows(target.key, wanted):
             await self.store.wait_for_revision(
-                namespace, wanted, self.settings.refetch_wait_seconds
+                target.key, wanted, self.settings.refetch_wait_seconds
             )
-        snapshot = self.store.get(namespace)
-        entry = self.stream_entry(principal, namespace)
-        answer = ofrep.BulkAnswer(snapshot, context, entry, namespace)
+        snapshot = self.store.get(target.key)
+        entry = self.stream_entry(principal, target.namespace)
+        answer = ofrep.BulkAnswer(snapshot, context, entry, target.key)
         headers = [(b"etag", answer.etag), (b"cache-control", b"no-cache"), *cors]
         if etag_matches(request.headers.get(b"if-none-match"), answer.etag):
             await respond(send, 304, b"", headers)
             return 304
-        body = answer.body(entry, ofrep.bulk_metadata(namespace, snapshot))
+        body = answer.body(entry, ofrep.bulk_metadata(target.namespace, snapshot))
         await respond(send, 200, body, headers)
         return 200
 
@@ -199,13 +215,13 @@ class RelayApp:
         receive: Receive,
         send: Send,
         principal: Principal,
-        namespace: str,
+        target: Target,
         cors: Headers,
     ) -> int:
         key = request.path.rpartition(SINGLE_PREFIX)[2]
         body = await read_body(receive, request, self.settings.max_body_bytes)
         context = ofrep.parse_context(body, self.settings, key)
-        await respond(send, 200, ofrep.single(self.store.get(namespace), key, context), cors)
+        await respond(send, 200, ofrep.single(self.store.get(target.key), key, context), cors)
         return 200
 
     async def _ofrep_events(
@@ -214,11 +230,11 @@ class RelayApp:
         receive: Receive,
         send: Send,
         principal: Principal,
-        namespace: str,
+        target: Target,
         cors: Headers,
     ) -> int:
         return await self._stream(
-            "ofrep", streams.ofrep_render, request, receive, send, principal, namespace, cors
+            "ofrep", streams.ofrep_render, request, receive, send, principal, target, cors
         )
 
     # -- documents -----------------------------------------------------------------------
@@ -229,10 +245,10 @@ class RelayApp:
         receive: Receive,
         send: Send,
         principal: Principal,
-        namespace: str,
+        target: Target,
         cors: Headers,
     ) -> int:
-        snapshot = self.store.get(namespace)
+        snapshot = self.store.get(target.key)
         if snapshot is None:
             raise HttpError(404, "no flags are published in this namespace yet", "GENERAL")
         etag = b'"' + snapshot.revision.encode() + b'"'
@@ -250,11 +266,11 @@ class RelayApp:
         receive: Receive,
         send: Send,
         principal: Principal,
-        namespace: str,
+        target: Target,
         cors: Headers,
     ) -> int:
         return await self._stream(
-            "document", streams.document_render, request, receive, send, principal, namespace, cors
+            "document", streams.document_render, request, receive, send, principal, target, cors
         )
 
     # -- event streams -------------------------------------------------------------------
@@ -267,7 +283,7 @@ class RelayApp:
         receive: Receive,
         send: Send,
         principal: Principal,
-        namespace: str,
+        target: Target,
         cors: Headers,
     ) -> int:
         if not self.streams.try_open(principal.kid, principal.max_streams):
@@ -287,7 +303,7 @@ class RelayApp:
                 send,
                 receive,
                 self.store,
-                namespace,
+                target.key,
                 request.header(b"last-event-id"),
                 render,
                 cors,

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from flagops.relay.metrics import RelayMetrics
 from flagops.relay.settings import RelaySettings
+from flagops.relay.sharing import document_key, is_copy_key
 from flagops.relay.store import Snapshot, Store, build_snapshot
 
 logger = logging.getLogger(__name__)
@@ -161,7 +162,9 @@ class ConfigMapWatch:
                     if kind in ("ADDED", "MODIFIED"):
                         self._accept(obj)
                     elif kind == "DELETED":
-                        self._gone(obj["metadata"]["namespace"])
+                        key = document_key(self._settings.configmap_name, obj)
+                        if key is not None:
+                            self._gone(key)
                     yield
             except ApiException as exc:
                 if exc.status == 410:
@@ -176,10 +179,9 @@ class ConfigMapWatch:
         return (core.list_namespaced_config_map, self.namespace)
 
     def _selectors(self) -> dict[str, str]:
-        return {
-            "label_selector": MANAGED_BY,
-            "field_selector": f"metadata.name={self._settings.configmap_name}",
-        }
+        # No name selector: the copies shared from other namespaces (`<name>-from-<owner>`,
+        # docs/sharing.md) are watched too; `document_key` sorts out the rest.
+        return {"label_selector": MANAGED_BY}
 
     def _list(self, core: Any) -> dict[str, Any]:
         fn, *args = self._list_call(core)
@@ -196,9 +198,9 @@ class ConfigMapWatch:
         return listing
 
     def _accept(self, obj: Mapping[str, Any]) -> str | None:
-        metadata = obj.get("metadata") or {}
-        namespace = metadata.get("namespace")
-        if not isinstance(namespace, str):
+        """Take in a flag ConfigMap or a shared copy; its store key, None for others."""
+        namespace = document_key(self._settings.configmap_name, obj)
+        if namespace is None:
             return None
         text = (obj.get("data") or {}).get(FLAGS_KEY)
         if not isinstance(text, str):
@@ -284,7 +286,9 @@ class RelayWatcher:
         self._metrics.last_change.set_to_current_time()
 
     def deleted(self, namespace: str) -> None:
-        self._store.deleted(namespace, self._settings.deleted_grace_seconds)
+        # A copy is gone because its owner stopped sharing: consent ends at once.
+        grace = 0.0 if is_copy_key(namespace) else self._settings.deleted_grace_seconds
+        self._store.deleted(namespace, grace)
 
     def watch_up(self, scope: ConfigMapWatch, up: bool) -> None:
         was_up = self._store.watch_up

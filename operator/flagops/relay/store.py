@@ -108,12 +108,18 @@ class Store:
         state = self._namespaces.get(namespace)
         return state.snapshot if state is not None else None
 
+    def has(self, key: str) -> bool:
+        return self.get(key) is not None
+
     def knows(self, namespace: str, revision: str) -> bool:
         state = self._namespaces.get(namespace)
         return state is not None and revision in state.history
 
     def namespaces(self) -> list[str]:
-        return sorted(ns for ns, s in self._namespaces.items() if s.snapshot is not None)
+        """Namespaces with their own document (shared copies, keyed `holder/owner`, aside)."""
+        return sorted(
+            ns for ns, s in self._namespaces.items() if s.snapshot is not None and "/" not in ns
+        )
 
     # -- writes (from the watch) ---------------------------------------------------------
 
@@ -133,7 +139,14 @@ class Store:
     def deleted(self, namespace: str, grace_seconds: float) -> None:
         """The ConfigMap is gone: keep serving it for `grace_seconds`, then forget it."""
         state = self._namespaces.get(namespace)
-        if state is None or state.snapshot is None or state.forget_handle is not None:
+        if state is None or state.snapshot is None:
+            return
+        if grace_seconds <= 0:
+            if state.forget_handle is not None:
+                state.forget_handle.cancel()
+            self._forget(namespace)
+            return
+        if state.forget_handle is not None:
             return
         loop = asyncio.get_running_loop()
         state.forget_handle = loop.call_later(grace_seconds, self._forget, namespace)

@@ -90,6 +90,7 @@ def test_full_featureflag_is_accepted_as_written(custom_objects: Any, api_namesp
         "endDate": "2024-12-01T14:00:01+02:00",
         "metadata": {"description": "d", "owner": "o", "version": "2"},
         "integration": "calendar_sync",
+        "sharedWith": ["meal-plan", "nutrition-2"],
     }
     created = _create(
         custom_objects, FEATUREFLAGS, api_namespace, _obj("FeatureFlag", "full", spec)

@@ -106,6 +106,40 @@ def test_kustomize_install_passes_server_dry_run(delivery_crds: ControlPlane) ->
     assert applied(output) == expected
 
 
+def test_kustomize_relay_add_on_applies(delivery_crds: ControlPlane) -> None:
+    # Applied for real (not a dry run): the Secret example and the relay objects are
+    # accepted by the apiserver, and kubectl finds them again after the apply.
+    relay = INSTALL / "relay"
+    delivery_crds.kubectl("apply", "-f", str(INSTALL / "namespace.yaml"))
+    rendered = delivery_crds.kubectl("kustomize", str(relay)).stdout
+    docs = documents(rendered)
+    example = documents((relay / "tokens-secret.example.yaml").read_text())
+    manifest = yaml.safe_dump_all(example + docs)
+    try:
+        delivery_crds.kubectl(
+            "apply",
+            "--server-side",
+            "--field-manager=flagops-delivery-tests",
+            "-f",
+            "-",
+            input=manifest,
+        )
+        for doc in docs:
+            namespace = doc["metadata"].get("namespace")
+            args = ["get", doc["kind"].lower(), doc["metadata"]["name"], "-o", "name"]
+            if namespace:
+                args += ["-n", namespace]
+            assert delivery_crds.kubectl(*args).stdout.strip()
+        deployment = delivery_crds.kubectl(
+            "get", "deployment", "flagops-relay", "-n", "flagops-system", "-o", "json"
+        ).stdout
+        assert '"replicas": 2' in deployment
+    finally:
+        delivery_crds.kubectl(
+            "delete", "--ignore-not-found", "--wait=false", "-f", "-", input=manifest
+        )
+
+
 def test_examples_pass_server_dry_run(delivery_crds: ControlPlane, namespace: str) -> None:
     examples = INSTALL.parent / "examples"
     rendered = delivery_crds.kubectl("kustomize", str(examples)).stdout

@@ -27,6 +27,7 @@ MUST = [
     ("patch", "rollouts.flagops.dev/status"),
     ("create", "configmaps"),
     ("update", "configmaps"),
+    ("delete", "configmaps"),  # copies shared into other namespaces (docs/sharing.md)
     ("create", "jobs.batch"),
     ("delete", "jobs.batch"),
     ("get", "pods"),
@@ -41,7 +42,6 @@ MUST_NOT = [
     ("delete", "featureflags.flagops.dev"),
     ("update", "rollouts.flagops.dev"),
     ("delete", "rollouts.flagops.dev"),
-    ("delete", "configmaps"),
     ("create", "pods"),
     ("delete", "pods"),
     ("create", "deployments.apps"),

@@ -30,7 +30,7 @@ NAMESPACED_RULES = {
     ("flagops.dev", "rollouts"): {"get", "list", "watch", "patch"},
     ("flagops.dev", "featureflags/status"): {"get", "patch", "update"},
     ("flagops.dev", "rollouts/status"): {"get", "patch", "update"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "update", "patch"},
+    ("", "configmaps"): {"get", "list", "watch", "create", "update", "patch", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "delete"},
     ("", "pods"): {"get", "list", "watch"},
     ("", "events"): {"create", "patch"},

@@ -190,3 +190,19 @@ def test_invalid_relay_values_fail(helm: Path, tmp_path: Path, values: dict[str,
     result = run(helm, "template", "flagops", CHART, "-f", values_file)
     assert result.returncode != 0
     assert "values don't meet the specifications of the schema" in result.stderr
+
+
+def test_relay_alerts_join_the_prometheus_rule_only_with_the_relay(
+    helm: Path, tmp_path: Path
+) -> None:
+    operator_alerts = yaml.safe_load((CHART / "files" / "alerts.yaml").read_text())["groups"]
+    relay_alerts = yaml.safe_load((CHART / "files" / "relay-alerts.yaml").read_text())["groups"]
+    monitoring = {"prometheusRule": {"enabled": True}}
+    without = documents(helm_template(helm, monitoring, tmp_path))
+    rule = next(d for d in without if d["kind"] == "PrometheusRule")
+    assert rule["spec"]["groups"] == operator_alerts
+    with_relay = documents(
+        helm_template(helm, {**monitoring, "relay": {"enabled": True}}, tmp_path)
+    )
+    rule = next(d for d in with_relay if d["kind"] == "PrometheusRule")
+    assert rule["spec"]["groups"] == operator_alerts + relay_alerts

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from delivery_tools import INSTALL, REPO, documents, helm_template, run
 
 HELM_ONLY_LABELS = ("helm.sh/chart", "app.kubernetes.io/managed-by")
@@ -69,3 +70,56 @@ def test_includes_every_generated_crd(kustomized: list[dict[str, Any]]) -> None:
     }
     assert generated
     assert included == generated
+
+
+RELAY = INSTALL / "relay"
+
+
+def test_relay_add_on_is_the_charts_relay(kubectl: Path, helm: Path, tmp_path: Path) -> None:
+    result = run(kubectl, "kustomize", RELAY)
+    assert result.returncode == 0, result.stderr
+    relay = {key(d): comparable(d) for d in documents(result.stdout)}
+    plain = {key(d) for d in documents(helm_template(helm, {}, tmp_path))}
+    with_relay = documents(helm_template(helm, {"relay": {"enabled": True}}, tmp_path))
+    chart = {key(d): comparable(d) for d in with_relay if key(d) not in plain}
+    assert sorted(relay) == sorted(chart)
+    for name, doc in relay.items():
+        assert doc == chart[name], name
+    kinds = {k for k, _, _ in relay}
+    assert kinds >= {
+        "Deployment",
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Service",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+    }
+    deployment = relay[("Deployment", "flagops-relay", "flagops-system")]
+    assert deployment["spec"]["replicas"] == 2
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    role = relay[("ClusterRole", "flagops-relay", None)]
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]}
+    ]
+    # The tokens Secret is the platform team's to create: the add-on never ships one.
+    assert "Secret" not in kinds
+
+
+def test_relay_tokens_example_holds_no_usable_token() -> None:
+    from flagops.relay.tokens import TokenTable
+
+    example = documents((RELAY / "tokens-secret.example.yaml").read_text())
+    assert [d["kind"] for d in example] == ["Secret"]
+    secret = example[0]
+    assert secret["metadata"]["name"] == "flagops-relay-tokens"
+    text = secret["stringData"]["tokens.yaml"]
+    table = TokenTable.parse(text)
+    assert len(table) == 2
+    entries = yaml.safe_load(text)["tokens"]
+    assert all("token" not in e for e in entries)  # digests only, never a token
+    assert {e["sha256"] for e in entries} == {"0" * 64, "1" * 64}
+    names = (RELAY / "kustomization.yaml").read_text()
+    assert "tokens-secret.example.yaml" not in yaml.safe_load(names)["resources"]

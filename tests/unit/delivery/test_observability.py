@@ -14,10 +14,19 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from flagops.controller import metrics as operator_metrics
 from flagops.integrations.metrics import OPERATIONS_METRIC
+from flagops.relay.metrics import RelayMetrics
 
 ALERTS = CHART / "files" / "alerts.yaml"
 DASHBOARD = CHART / "files" / "dashboard.json"
 ALERTS_TEST = Path(__file__).with_name("alerts_test.yaml")
+RELAY_ALERTS = CHART / "files" / "relay-alerts.yaml"
+RELAY_ALERTS_TEST = Path(__file__).with_name("relay_alerts_test.yaml")
+REQUIRED_RELAY_ALERTS = {
+    "FlagopsRelayWatchDown",
+    "FlagopsRelayNotReady",
+    "FlagopsRelayErrors",
+    "FlagopsRelayDocumentRejected",
+}
 REQUIRED_ALERTS = {
     "FlagopsOperatorDown",
     "FlagopsRolloutPausedTooLong",
@@ -28,14 +37,25 @@ REQUIRED_ALERTS = {
 METRIC_NAME = re.compile(r"\b(flagops_[a-z_]+)\b")
 
 
+_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+
+
+def _series(metrics: Any) -> set[str]:
+    names: set[str] = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            names |= {value._name + suffix for suffix in _SUFFIXES[str(value._type)]}
+    return names
+
+
 def known_metrics() -> set[str]:
     """Series names the operator exports (labelled metrics without children have no samples)."""
-    names = {OPERATIONS_METRIC}
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
-    for value in vars(operator_metrics).values():
-        if isinstance(value, MetricWrapperBase):
-            names |= {value._name + suffix for suffix in suffixes[str(value._type)]}
-    return names
+    return {OPERATIONS_METRIC} | _series(operator_metrics)
+
+
+def known_relay_metrics() -> set[str]:
+    """Series names the relay exports."""
+    return _series(RelayMetrics())
 
 
 def dashboard_expressions() -> list[str]:
@@ -43,8 +63,8 @@ def dashboard_expressions() -> list[str]:
     return [t["expr"] for p in panels for t in p["targets"]]
 
 
-def alert_expressions() -> list[str]:
-    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+def alert_expressions(path: Path = ALERTS) -> list[str]:
+    groups = yaml.safe_load(path.read_text())["groups"]
     return [r["expr"] for g in groups for r in g["rules"]]
 
 
@@ -129,3 +149,30 @@ def test_dashboard_is_importable() -> None:
     for panel in dashboard["panels"]:
         assert panel["datasource"]["uid"] == "${datasource}"
         assert panel["targets"], panel["title"]
+
+
+def test_promtool_checks_the_relay_alerts(promtool: Path) -> None:
+    result = run(promtool, "check", "rules", RELAY_ALERTS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(REQUIRED_RELAY_ALERTS)} rules found" in result.stdout
+    tested = run(promtool, "test", "rules", RELAY_ALERTS_TEST)
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+
+
+def test_relay_alerts_are_all_tested() -> None:
+    rules = [r for g in yaml.safe_load(RELAY_ALERTS.read_text())["groups"] for r in g["rules"]]
+    assert {r["alert"] for r in rules} == REQUIRED_RELAY_ALERTS
+    for rule in rules:
+        assert rule["labels"]["severity"] in {"warning", "critical"}
+        assert rule["annotations"]["summary"]
+    tested = yaml.safe_load(RELAY_ALERTS_TEST.read_text())["tests"]
+    fired = {c["alertname"] for t in tested for c in t["alert_rule_test"] if c["exp_alerts"]}
+    assert fired == REQUIRED_RELAY_ALERTS, "every relay alert has a promtool test where it fires"
+
+
+@pytest.mark.parametrize("expr", alert_expressions(RELAY_ALERTS))
+def test_relay_alerts_use_metrics_the_relay_exports(expr: str) -> None:
+    names = METRIC_NAME.findall(expr)
+    assert names
+    for name in names:
+        assert name in known_relay_metrics(), name

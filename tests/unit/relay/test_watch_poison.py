@@ -35,7 +35,10 @@ class FakeSink:
 
 
 def configmap(namespace: str, text: str) -> dict[str, Any]:
-    return {"metadata": {"namespace": namespace}, "data": {"flags.json": text}}
+    return {
+        "metadata": {"namespace": namespace, "name": "feature-flags"},
+        "data": {"flags.json": text},
+    }
 
 
 def test_deeply_nested_document_is_bad_input_not_a_crash() -> None:
