@@ -12,6 +12,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 from test_publish import (
+    CM,
     PLURAL,
     condition,
     configmap_text,
@@ -42,6 +43,23 @@ def metric(operator: OperatorProcess, name: str, namespace: str) -> float | None
             if sample.name == name and sample.labels.get("namespace") == namespace:
                 return float(sample.value)
     return None
+
+
+QUIET = 2.5  # seconds: above the operator's default publish_max_interval (2 s)
+
+
+def wait_until_publisher_quiet(core: client.CoreV1Api, namespace: str) -> None:
+    """Until the flag ConfigMap has not changed for QUIET seconds."""
+    last: dict[str, Any] = {"version": None, "since": time.monotonic()}
+
+    def quiet() -> bool:
+        meta = core.read_namespaced_config_map(CM, namespace).metadata
+        version = meta.resource_version if meta else None
+        if version != last["version"]:
+            last.update(version=version, since=time.monotonic())
+        return bool(time.monotonic() - last["since"] >= QUIET)
+
+    wait_for(quiet, timeout=60, interval=0.1, message="the flag ConfigMap never stopped changing")
 
 
 def test_thirty_kilobyte_metadata_is_rejected_by_the_crd(
@@ -120,6 +138,10 @@ def test_a_namespace_over_one_mebibyte_keeps_publishing(
     ).items
     assert events and events[0].type == "Warning"
 
+    # The scenario's kill switch comes long after the bulk apply: wait until the
+    # publisher's burst pacing is over (no ConfigMap write for longer than its
+    # ceiling), so the second below measures a lone change, not the pacing.
+    wait_until_publisher_quiet(core, namespace)
     # The kill switch still reaches apps, within a second.
     started = time.monotonic()
     patch_spec(custom, namespace, "kill-switch", enabled=True)
