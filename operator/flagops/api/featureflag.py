@@ -234,6 +234,11 @@ class FeatureFlagStatus(ApiModel):
     published_revision: str | None = Field(
         default=None, description="The flags.json revision that contains this state."
     )
+    published_at: Timestamp | None = Field(
+        default=None,
+        description="When the flag ConfigMap first carried this state (a Rollout's stage"
+        " bakes from here).",
+    )
 
 
 class FeatureFlag(ApiObject):

@@ -14,6 +14,8 @@ from flagops.api.durations import Duration, format_duration, parse_duration
 from flagops.api.stages import Stage
 
 HEALTH_HISTORY_LIMIT = 20
+# Events not yet confirmed posted; more only when the Event API refuses for long.
+PENDING_EVENTS_LIMIT = 20
 
 
 class Phase(StrEnum):
@@ -356,6 +358,16 @@ class ActionRecord(ApiModel):
     message: str | None = Field(default=None, description="What happened, in words.")
 
 
+class PendingEvent(ApiModel):
+    """An Event recorded with the status change it announces, until it is posted."""
+
+    sequence: int = Field(ge=1, description="Names the Event: <rollout>.<uid>.<sequence>.")
+    type: str = Field(description="Normal or Warning.", max_length=16)
+    reason: str = Field(description="The Event's reason.", max_length=128)
+    message: str = Field(description="The Event's message.", max_length=1024)
+    time: Timestamp = Field(description="When it happened.")
+
+
 class RolloutStatus(ApiModel):
     """Everything the decision needs, so a restarted operator continues where it stopped."""
 
@@ -410,6 +422,20 @@ class RolloutStatus(ApiModel):
     rolled_back_generation: int | None = Field(
         default=None,
         description="metadata.generation at rollback; a newer generation (or retry) restarts.",
+    )
+    stage_published_at: Timestamp | None = Field(
+        default=None,
+        description="When the flag ConfigMap first carried the current stage; the bake"
+        " (stageDuration) counts from here.",
+    )
+    event_sequence: int = Field(
+        default=0, ge=0, description="Number of Events recorded; part of the next Event name."
+    )
+    pending_events: list[PendingEvent] = Field(
+        default=[],
+        max_length=PENDING_EVENTS_LIMIT,
+        description="Events decided and recorded but not yet confirmed posted; posted"
+        " (once, under their own names) after a crash.",
     )
 
     def with_health(self, record: HealthRecord) -> list[HealthRecord]:

@@ -9,7 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from flagops.api.common import Condition, ConditionStatus, get_condition, set_condition
+from flagops.api.common import (
+    Condition,
+    ConditionStatus,
+    format_timestamp,
+    get_condition,
+    set_condition,
+)
 from flagops.api.featureflag import FeatureFlagCondition
 from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES
 from flagops.flags.resolve import FlagOutcome
@@ -64,11 +70,14 @@ def desired_status(
     configmap_name: str,
     now: datetime,
     limit: int = DEFAULT_MAX_DOCUMENT_BYTES,
+    published_at: datetime | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """The FeatureFlag's status after a publish, and whether a key conflict just began.
 
     `publishedRevision` is the document revision that first carried this flag's
-    current state, so it moves only when the flag's own published state does.
+    current state, so it moves only when the flag's own published state does;
+    `publishedAt` is when (`published_at`: taken after the ConfigMap write), and a
+    Rollout's stage bakes from it.
     """
     current = record.status
     conditions = _conditions(current.get("conditions"))
@@ -108,14 +117,17 @@ def desired_status(
     )
 
     published_revision = current.get("publishedRevision")
+    stamp = current.get("publishedAt")
     if outcome.published and (
-        prune_none(effective) != current.get("effective") or not published_revision
+        prune_none(effective) != current.get("effective") or not published_revision or not stamp
     ):
         published_revision = revision
+        stamp = format_timestamp(published_at or now)
     status: dict[str, Any] = {
         "observedGeneration": gen,
         "effective": effective,
         "publishedRevision": published_revision if outcome.published else None,
+        "publishedAt": stamp if outcome.published else None,
         "conditions": [c.to_api() for c in conditions],
     }
     return status, new_conflict

@@ -152,31 +152,68 @@ class Kube:
     ) -> None:
         """A core/v1 Event on `involved` (apiVersion, kind, metadata); failures only log."""
         meta = involved["metadata"]
-        now = format_timestamp(datetime.now(UTC))
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": involved["apiVersion"],
-                "kind": involved["kind"],
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "source": {"component": COMPONENT},
-            "reportingComponent": COMPONENT,
-            "reportingInstance": COMPONENT,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
+        body = _event_body(involved, type_, reason, message, datetime.now(UTC))
+        body["metadata"]["generateName"] = f"{meta['name']}."
         try:
             await self._call(self.core.create_namespaced_event, meta["namespace"], body)
         except ApiException as exc:
             # An Event is best effort: losing one must never stop a reconcile.
             logger.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)
+
+    async def post_event_once(
+        self,
+        involved: Mapping[str, Any],
+        name: str,
+        type_: str,
+        reason: str,
+        message: str,
+        at: datetime,
+    ) -> bool:
+        """The Event `name` on `involved`, created unless it exists; True when it exists now.
+
+        A fixed name makes posting idempotent: an operator restarted after the post but
+        before it could note so gets 409 and knows the Event is there.
+        """
+        meta = involved["metadata"]
+        body = _event_body(involved, type_, reason, message, at)
+        body["metadata"]["name"] = name
+        try:
+            await self._call(self.core.create_namespaced_event, meta["namespace"], body)
+        except ApiException as exc:
+            if exc.status == 409:
+                return True
+            logger.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)
+            return False
+        except Exception as exc:  # the apiserver may be gone; the Event stays pending
+            logger.warning("could not post event %s on %s: %s", reason, meta["name"], exc)
+            return False
+        return True
+
+
+def _event_body(
+    involved: Mapping[str, Any], type_: str, reason: str, message: str, at: datetime
+) -> dict[str, Any]:
+    meta = involved["metadata"]
+    now = format_timestamp(at)
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": involved["apiVersion"],
+            "kind": involved["kind"],
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": COMPONENT,
+        "reportingInstance": COMPONENT,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    }

@@ -11,6 +11,7 @@ import kopf
 import prometheus_client
 
 from flagops.controller import handlers
+from flagops.controller.health import ApiserverHealth
 from flagops.controller.kube import Kube, load_config
 from flagops.controller.publisher import FlagPublisher
 from flagops.controller.rollouts import RolloutReconciler
@@ -39,6 +40,21 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         return kopf.login_via_client(**kwargs)
 
     peering_lifetime = settings.peering_lifetime
+    health = ApiserverHealth(kube, settings.apiserver_unhealthy_after)
+
+    # /healthz: {"apiserver": {"status": "ok" | "degraded", ...}}, 500 once hopeless.
+    @kopf.on.probe(id="apiserver", errors=kopf.ErrorsMode.PERMANENT, registry=registry)
+    async def apiserver(**_: Any) -> dict[str, Any]:
+        health.start()
+        return health.report()
+
+    @kopf.on.startup(registry=registry)
+    async def watch_apiserver(**_: Any) -> None:
+        health.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_watching_apiserver(**_: Any) -> None:
+        await health.stop()
 
     clusterwide = settings.clusterwide
 

@@ -305,6 +305,8 @@ class FlagPublisher:
         `shares` None (the ConfigMap write failed, nothing was shared) keeps each flag's
         `Shared` condition as it is."""
         now = datetime.now(UTC).replace(microsecond=0)
+        # After the ConfigMap write, to the microsecond: a Rollout's bake counts from it.
+        published_at = datetime.now(UTC)
         semaphore = asyncio.Semaphore(STATUS_PATCH_CONCURRENCY)
 
         failures: list[str] = []
@@ -322,6 +324,7 @@ class FlagPublisher:
                     self._settings.configmap_name,
                     now,
                     self._settings.max_document_bytes,
+                    published_at=published_at,
                 )
                 if shares is not None:
                     status = with_share_condition(

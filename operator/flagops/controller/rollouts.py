@@ -21,37 +21,35 @@ from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
 from flagops.api.common import ConditionStatus, set_condition
+from flagops.api.featureflag import rollout_source
 from flagops.api.resources import ROLLOUTS
 from flagops.api.rollout import Phase, RolloutCondition, RolloutSpec, RolloutStatus
 from flagops.api.stages import PERCENT, Stage
 from flagops.api.validation import RolloutClaim, ownership_problem, spec_error_message
 from flagops.controller import metrics
+from flagops.controller.announcements import Announcer
 from flagops.controller.kube import Kube
+from flagops.controller.probes import PROBE_POLL, ProbeRunner
 from flagops.controller.publisher import FlagRecord
 from flagops.controller.settings import Settings
-from flagops.rollouts import analysis, probe_job
+from flagops.rollouts import analysis
 from flagops.rollouts.decide import (
     Decision,
     DecisionInputs,
+    Event,
     EventType,
     FlagSnapshot,
-    ProbeOutcome,
     decide,
 )
 from flagops.rollouts.state import (
     apply_to_status,
     decision_spec,
-    probe_outcome,
-    record_probe,
+    publication,
+    record_events,
     state_from_status,
 )
 
 logger = logging.getLogger(__name__)
-
-# A probe Job whose result has not come this long after its deadline is forgotten.
-PROBE_GRACE = timedelta(seconds=30)
-# While a probe runs, look at it at least this often even if no Job event wakes us.
-PROBE_POLL = timedelta(seconds=5)
 
 
 def _status_patch(status: RolloutStatus) -> dict[str, Any]:
@@ -64,6 +62,8 @@ class RolloutReconciler:
     def __init__(self, kube: Kube, settings: Settings) -> None:
         self._kube = kube
         self._settings = settings
+        self._announcer = Announcer(kube)
+        self._probes = ProbeRunner(kube, settings)
         self._wake: dict[str, asyncio.Event] = {}
         self._seen: dict[str, tuple[int, str | None]] = {}
         self._info_labels: dict[str, tuple[str, ...]] = {}
@@ -93,6 +93,7 @@ class RolloutReconciler:
     def forget(self, uid: str, namespace: str, name: str) -> None:
         self._wake.pop(uid, None)
         self._seen.pop(uid, None)
+        self._announcer.forget(uid)
         labels = self._info_labels.pop(uid, None)
         if labels is not None:
             with contextlib.suppress(KeyError):
@@ -168,7 +169,8 @@ class RolloutReconciler:
         dspec = decision_spec(spec, generation)
         state = state_from_status(status)
         address = spec.analysis.prometheus.address or self._settings.prometheus_address
-        client = analysis.prometheus_client(address)
+        timeout = self._settings.prometheus_timeout
+        client = analysis.prometheus_client(address, timeout)
 
         validated: bool | None = None
         validation_note = ""
@@ -179,13 +181,14 @@ class RolloutReconciler:
                 client, config, address, now, namespace, spec
             )
 
-        status, probe = await self._probe(
-            namespace, obj, spec, status, state.stage, now, flag, start=degraded is None
+        events: list[Event] = []
+        status, probe = await self._probes.step(
+            namespace, obj, spec, status, state.stage, now, flag, events, start=degraded is None
         )
 
         action, invalid = self._pending_action(meta, status)
         if invalid is not None:
-            await self._kube.post_event(obj, EventType.WARNING.value, "ActionInvalid", invalid)
+            events.append(Event(EventType.WARNING, "ActionInvalid", invalid))
         verdict_result: analysis.AnalysisResult | None = None
         analysable = (
             config is not None
@@ -208,6 +211,7 @@ class RolloutReconciler:
                 time_in_stage=now - started_at,
                 now=now,
                 probe=probe if spec.health_probe is not None else None,
+                timeout=timeout,
                 address=address,
             )
 
@@ -225,15 +229,25 @@ class RolloutReconciler:
                 if flag is not None
                 else None
             ),
+            published=publication(flag.status, rollout_source(name)) if flag else None,
         )
         decision = decide(dspec, state, inputs, now)
         new_status = apply_to_status(status, decision, inputs, dspec, now)
-        await self._kube.patch_status(ROLLOUTS.plural, namespace, name, _status_patch(new_status))
-
-        for event in decision.events:
-            await self._kube.post_event(obj, event.type.value, event.reason, event.message)
+        await self._write(obj, new_status, [*events, *decision.events], now)
         self._record_metrics(namespace, name, uid, spec, decision, verdict_result, new_status)
         return self._next_round(spec, new_status, now)
+
+    async def _write(
+        self, obj: Mapping[str, Any], status: RolloutStatus, events: list[Event], now: datetime
+    ) -> None:
+        """Write the status with the round's Events recorded in it, then post them."""
+        meta = obj["metadata"]
+        status = self._announcer.settle(meta["uid"], status)
+        status = record_events(status, events, now)
+        await self._kube.patch_status(
+            ROLLOUTS.plural, meta["namespace"], meta["name"], _status_patch(status)
+        )
+        await self._announcer.post(obj, status)
 
     # --- inputs -------------------------------------------------------------------------
 
@@ -272,7 +286,13 @@ class RolloutReconciler:
             ("sampleCountQuery", config.sample_count_query),
         ):
             check = await asyncio.to_thread(
-                analysis.validate_query, client, template, values, now, address=address
+                analysis.validate_query,
+                client,
+                template,
+                values,
+                now,
+                self._settings.prometheus_timeout,
+                address=address,
             )
             if not check.parses:
                 return False, f"{label} does not parse: {check.message}", ""
@@ -313,78 +333,6 @@ class RolloutReconciler:
             return True
         return now - last >= spec.analysis.interval_delta - timedelta(milliseconds=200)
 
-    async def _probe(
-        self,
-        namespace: str,
-        obj: Mapping[str, Any],
-        spec: RolloutSpec,
-        status: RolloutStatus,
-        stage: Stage | None,
-        now: datetime,
-        flag: FlagRecord | None,
-        *,
-        start: bool = True,
-    ) -> tuple[RolloutStatus, ProbeOutcome]:
-        """Read the running probe Job's result; start the next when due (and `start`: a
-        Degraded Rollout has no integration to probe for sure, nor a flag of its own)."""
-        probe = spec.health_probe
-        if probe is None:
-            return status, ProbeOutcome.NONE
-        integration = probe.integration or (flag.integration if flag else None) or ""
-        if status.active_probe_job:
-            job = await self._kube.read_job(namespace, status.active_probe_job)
-            result = None
-            if job is not None:
-                pods = await self._kube.job_pods(namespace, status.active_probe_job)
-                result = probe_job.probe_result_from_job(job, pods)
-            if result is not None:
-                status = record_probe(status, result.to_record(now), stage)
-                outcome = "success" if result.succeeded else "failure"
-                metrics.PROBES.labels(integration, outcome).inc()
-                if not result.succeeded:
-                    await self._kube.post_event(
-                        obj, "Warning", "ProbeFailed", f"probe {result.job}: {result.message}"
-                    )
-            elif job is None or probe_job.probe_overdue(
-                started_at=status.active_probe_started_at,
-                timeout=probe.timeout_delta,
-                now=now,
-                grace=PROBE_GRACE,
-            ):
-                logger.warning(
-                    "probe job %s vanished or overran; starting anew", status.active_probe_job
-                )
-                status = status.model_copy(
-                    update={"active_probe_job": None, "active_probe_started_at": None}
-                )
-        if start and probe_job.probe_is_due(
-            every=probe.every_delta,
-            last_started_at=status.active_probe_started_at
-            or (status.last_probe.time if status.last_probe else None),
-            active_job=status.active_probe_job,
-            now=now,
-        ):
-            sequence = status.probe_sequence + 1
-            body = probe_job.build_probe_job(
-                rollout_name=obj["metadata"]["name"],
-                rollout_uid=obj["metadata"]["uid"],
-                namespace=namespace,
-                sequence=sequence,
-                probe=probe,
-                image=probe.image or self._settings.probe_image,
-                default_integration=flag.integration if flag else None,
-                settings=probe_job.ProbeJobSettings(extra_env=dict(self._settings.probe_env)),
-            )
-            await self._kube.create_job(namespace, body)
-            status = status.model_copy(
-                update={
-                    "probe_sequence": sequence,
-                    "active_probe_job": body["metadata"]["name"],
-                    "active_probe_started_at": now,
-                }
-            )
-        return status, probe_outcome(status)
-
     # --- outputs ------------------------------------------------------------------------
 
     async def _degrade(
@@ -407,12 +355,10 @@ class RolloutReconciler:
         new_status = status.model_copy(
             update={"phase": Phase.DEGRADED, "message": reason, "conditions": conditions}
         )
-        meta = obj["metadata"]
-        await self._kube.patch_status(
-            ROLLOUTS.plural, meta["namespace"], meta["name"], _status_patch(new_status)
-        )
+        events = []
         if status.phase != Phase.DEGRADED:
-            await self._kube.post_event(obj, EventType.WARNING.value, "InvalidSpec", reason)
+            events.append(Event(EventType.WARNING, "InvalidSpec", reason))
+        await self._write(obj, new_status, events, now)
 
     def _record_metrics(
         self,

@@ -22,6 +22,8 @@ _ENV = {
     "peering": "FLAGOPS_PEERING",
     "peering_lifetime": "FLAGOPS_PEERING_LIFETIME",
     "max_document_bytes": "FLAGOPS_MAX_DOCUMENT_BYTES",
+    "prometheus_timeout": "FLAGOPS_PROMETHEUS_TIMEOUT",
+    "apiserver_unhealthy_after": "FLAGOPS_APISERVER_UNHEALTHY_AFTER",
 }
 
 # A ConfigMap holds at most 1 MiB of keys and values; the document's key takes 10 bytes.
@@ -54,6 +56,11 @@ class Settings:
     # A failed ConfigMap write is retried after this, doubling up to the ceiling.
     publish_retry_initial: float = 0.5
     publish_retry_max: float = 30.0
+    # Seconds one Prometheus query may take, answer read included (then: Error verdict).
+    prometheus_timeout: float = 5.0
+    # /healthz says "degraded" (200) while the apiserver is unreachable, and fails (500)
+    # once it has been unreachable this long: only then could a restart help.
+    apiserver_unhealthy_after: float = 300.0
     # Metrics and health must be reachable in-cluster; tests and the demo bind to loopback.
     bind_address: str = field(
         default_factory=lambda: os.environ.get("FLAGOPS_BIND_ADDRESS", "0.0.0.0")  # noqa: S104
@@ -118,6 +125,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="largest flags document per ConfigMap; newer flags beyond it are left out"
         " (default: the apiserver's 1 MiB ConfigMap limit)",
     )
+    parser.add_argument(
+        "--prometheus-timeout",
+        type=float,
+        default=float(env(_ENV["prometheus_timeout"], defaults.prometheus_timeout)),
+        help="seconds one Prometheus query may take, reading the answer included",
+    )
+    parser.add_argument(
+        "--apiserver-unhealthy-after",
+        type=float,
+        default=float(env(_ENV["apiserver_unhealthy_after"], defaults.apiserver_unhealthy_after)),
+        help="seconds of unreachable apiserver after which /healthz fails (before: degraded)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> Settings:
@@ -137,6 +156,8 @@ def from_args(args: argparse.Namespace) -> Settings:
         standalone=args.standalone,
         peering_lifetime=args.peering_lifetime,
         max_document_bytes=_max_document_bytes(args.max_document_bytes),
+        prometheus_timeout=args.prometheus_timeout,
+        apiserver_unhealthy_after=args.apiserver_unhealthy_after,
     )
 
 

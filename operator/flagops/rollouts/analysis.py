@@ -8,7 +8,6 @@ credentials). It is blocking (requests); async callers run it in a thread.
 from __future__ import annotations
 
 import functools
-import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,8 @@ from flagops.api.durations import format_promql_duration
 from flagops.api.rollout import RolloutSpec, Verdict
 from flagops.api.stages import Stage
 from flagops.rollouts.decide import ProbeOutcome
+from flagops.rollouts.prometheus import PrometheusQueryClient, sample_value
+from flagops.rollouts.prometheus import QueryFailed as QueryFailed
 
 # DESIGN's error-rate query, with `or vector(0)` on the numerator: a healthy app that has
 # never failed exports no outcome="error" series, and without it the ratio would have no
@@ -49,7 +50,7 @@ _SAFE_VALUE_RE = re.compile(r"^[A-Za-z0-9_.:/-]*$")
 
 
 class QueryClient(Protocol):
-    """The part of prometheus_api_client.PrometheusConnect analysis uses."""
+    """`custom_query` as prometheus_api_client spells it (rollouts/prometheus.py)."""
 
     def custom_query(
         self, query: str, params: dict[str, Any] | None = None, timeout: Any = None
@@ -157,52 +158,14 @@ def redact_address(address: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def prometheus_client(address: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> QueryClient:
-    """One client (and HTTP connection pool) per address, shared by every Rollout."""
-    from prometheus_api_client import PrometheusConnect
-    from urllib3.util.retry import Retry
-
-    # The library's default retries three times with back-off: an unreachable
-    # Prometheus would then hold an analysis for seconds. One quick retry absorbs
-    # a dropped keep-alive connection; a read timeout is not retried (a slow
-    # Prometheus would only be asked twice as long); the next interval is the
-    # real retry.
-    retry = Retry(total=1, read=False, backoff_factor=0.1, status_forcelist=[502, 503, 504])
-    client: QueryClient = PrometheusConnect(url=address, retry=retry, timeout=timeout)
-    return client
-
-
-class QueryFailed(Exception):
-    """A query that got no usable answer; the message is safe to show."""
-
-
-_HTTP_ERROR_RE = re.compile(r"HTTP Status Code (\d+) \((.*)\)$", re.DOTALL)
-
-
-def _describe_http_error(text: str) -> str:
-    """'HTTP 400 bad_data: parse error ...' from prometheus_api_client's exception text."""
-    match = _HTTP_ERROR_RE.search(text)
-    if not match:
-        return text
-    code, body = match.groups()
-    # The body is the repr of the bytes Prometheus sent: b'{"status":"error",...}'.
-    raw = body[2:-1] if body[:2] in ("b'", 'b"') else body
-    try:
-        payload = json.loads(raw.encode().decode("unicode_escape"))
-    except (ValueError, UnicodeDecodeError):
-        return f"HTTP {code}"
-    if isinstance(payload, dict):
-        kind, error = payload.get("errorType"), payload.get("error")
-        if kind or error:
-            return f"HTTP {code} {kind}: {error}"
-    return f"HTTP {code}"
+    """One client (and HTTP connection pool) per address and timeout, shared by every Rollout."""
+    return PrometheusQueryClient(address, timeout)
 
 
 def run_query(
     client: QueryClient, query: str, at: datetime, timeout: float, address: str = ""
 ) -> float | None:
-    """The single value of an instant query at `at`; None for no data."""
-    from prometheus_api_client.exceptions import PrometheusApiClientException
-
+    """The single value of an instant query at `at` (NaN stays NaN); None for no data."""
     where = f"Prometheus {redact_address(address)}" if address else "Prometheus"
     try:
         result = client.custom_query(
@@ -210,32 +173,34 @@ def run_query(
             params={"time": f"{at.timestamp():.3f}", "timeout": f"{timeout:g}"},
             timeout=timeout,
         )
+        return _single_value(result)
     except requests.Timeout:
         raise QueryFailed(f"{where} did not answer within {timeout:g}s") from None
     except requests.ConnectionError as exc:
         reason = type(exc).__name__
         raise QueryFailed(f"{where} unreachable ({reason})") from None
-    except PrometheusApiClientException as exc:
-        raise QueryFailed(f"{where} refused the query: {_describe_http_error(str(exc))}") from None
+    except QueryFailed as exc:
+        raise QueryFailed(f"{where} {exc}") from None
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
         raise QueryFailed(f"{where} gave a bad answer ({type(exc).__name__})") from None
-    return _single_value(result)
 
 
 def _single_value(result: Any) -> float | None:
     if not isinstance(result, Sequence) or isinstance(result, str | bytes):
-        raise QueryFailed(f"unexpected result type {type(result).__name__}")
+        raise QueryFailed(f"answered an unexpected result type {type(result).__name__}")
     if not result:
         return None
     if len(result) > 1:
         raise QueryFailed(
             f"query returned {len(result)} series, expected one (aggregate it, e.g. with sum())"
         )
-    try:
-        value = float(result[0]["value"][1])
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise QueryFailed("query result has no sample value") from None
-    return value if math.isfinite(value) else None
+    if not isinstance(result[0], Mapping):
+        raise QueryFailed("answered a sample without a value")
+    return sample_value(dict(result[0]))
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _percent(value: float) -> str:
@@ -275,13 +240,19 @@ def analyse(
         failure = f"analysis failed unexpectedly ({type(exc).__name__})"
 
     def result(verdict: Verdict, message: str) -> AnalysisResult:
-        return AnalysisResult(verdict, error_rate, samples, message, queries)
+        # NaN has no JSON spelling: status records it as "no value", the message says NaN.
+        return AnalysisResult(verdict, _finite(error_rate), _finite(samples), message, queries)
 
     if probe is ProbeOutcome.FAILED:
         return result(Verdict.FAIL, "newest health probe failed")
     if failure is not None:
         return result(Verdict.ERROR, failure)
     threshold = _percent(config.error_threshold)
+    if samples is not None and math.isnan(samples):
+        return result(
+            Verdict.INCONCLUSIVE,
+            f"sample-count query returned NaN, counted as 0 of {config.min_sample_size} samples",
+        )
     if samples is None or samples < config.min_sample_size:
         have = 0 if samples is None else int(samples)
         return result(
@@ -289,6 +260,8 @@ def analyse(
         )
     if error_rate is None:
         return result(Verdict.INCONCLUSIVE, "error-rate query returned no data")
+    if math.isnan(error_rate):
+        return result(Verdict.INCONCLUSIVE, "error-rate query returned NaN (nothing to divide by?)")
     summary = f"error rate {_percent(error_rate)} over {int(samples)} operations"
     if error_rate > config.error_threshold:
         return result(Verdict.FAIL, f"{summary} > threshold {threshold}")

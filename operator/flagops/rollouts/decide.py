@@ -105,6 +105,9 @@ class RolloutState:
 
     stage: Stage | None = None  # None until the flag is adopted
     stage_started_at: datetime | None = None
+    # When the stage's exposure reached apps (the flag ConfigMap carried it); the bake
+    # clock counts from here, never from the status write. None: not published yet.
+    stage_published_at: datetime | None = None
     phase: Phase = Phase.PENDING
     consecutive_failures: int = 0
     consecutive_errors: int = 0
@@ -129,6 +132,15 @@ class FlagSnapshot:
 
 
 @dataclass(frozen=True)
+class Publication:
+    """What the flag ConfigMap carries now for this Rollout's flag, and since when
+    (the publisher's record on the FeatureFlag: status.effective and publishedAt)."""
+
+    stage: Stage
+    since: datetime
+
+
+@dataclass(frozen=True)
 class DecisionInputs:
     """What the operator observed this round."""
 
@@ -144,6 +156,8 @@ class DecisionInputs:
     # a second Rollout for the flag, a query that does not parse).
     degraded_reason: str | None = None
     flag: FlagSnapshot | None = None
+    # None: the published flag is not (yet) held by this Rollout at any stage.
+    published: Publication | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +210,7 @@ class _Round:
             self.state,
             stage=stage,
             stage_started_at=self.now,
+            stage_published_at=None,
             consecutive_failures=0,
             consecutive_errors=0,
             hold=hold if hold else self.state.hold,
@@ -209,6 +224,7 @@ def decide(
     r = _Round(spec=spec, inputs=inputs, now=now, state=state)
     _observe_generation(r)
     r.hold_seen = r.state.hold
+    _note_publication(r)
     _record_verdict(r)
     _adopt(r)
     _step_back_to_target(r)
@@ -272,6 +288,27 @@ def _observe_generation(r: _Round) -> None:
             "SpecChanged",
             f"new spec generation {r.spec.generation}: lifted {hold.value}",
         )
+
+
+def _note_publication(r: _Round) -> None:
+    """Start the bake clock once the current stage's exposure is published.
+
+    The publication seen may predate this stage's status write only when the
+    stage was left and re-entered before the way out was ever published; the
+    exposure was then live all along, but the stage itself began at its start.
+    """
+    published, state = r.inputs.published, r.state
+    if (
+        state.stage is None
+        or state.stage_published_at is not None
+        or published is None
+        or published.stage is not state.stage
+    ):
+        return
+    since = published.since
+    if state.stage_started_at is not None:
+        since = max(since, state.stage_started_at)
+    r.state = replace(r.state, stage_published_at=since)
 
 
 def _record_verdict(r: _Round) -> None:
@@ -552,8 +589,9 @@ def _first_stage_missing(r: _Round) -> str | None:
 
 
 def _baked(r: _Round) -> timedelta:
-    started = r.state.stage_started_at
-    return r.now - started if started is not None else timedelta(0)
+    """Time the stage's exposure has been live: from its publication, not its decision."""
+    published = r.state.stage_published_at
+    return r.now - published if published is not None else timedelta(0)
 
 
 def _auto_advance(r: _Round) -> None:
@@ -572,7 +610,8 @@ def _auto_advance(r: _Round) -> None:
             r.move_to(target, VALIDATED)
             r.event(EventType.NORMAL, "StageAdvanced", f"DISABLED -> {target.value}: validated")
         return
-    if r.inputs.verdict is Verdict.PASS and _baked(r) >= r.spec.stage_duration:
+    published = r.state.stage_published_at is not None
+    if r.inputs.verdict is Verdict.PASS and published and _baked(r) >= r.spec.stage_duration:
         r.move_to(target, ANALYSIS_PASSED)
         r.event(
             EventType.NORMAL,
@@ -640,6 +679,8 @@ def _message(r: _Round) -> str:
     baked = _baked(r)
     if verdict is Verdict.PASS and not spec.auto_advance:
         return _join(f"{stage}", analysis, "waiting for an advance action (autoAdvance is off)")
+    if state.stage_published_at is None:
+        return _join(f"{stage}", analysis, "waiting for the stage to be published")
     if baked < spec.stage_duration:
         bake = (
             f"baking {format_duration(baked, whole_seconds=True)}"

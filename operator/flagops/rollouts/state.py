@@ -6,15 +6,19 @@ decision produced, which is what lets a restarted operator continue exactly.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from flagops.api.common import ConditionStatus, get_condition, set_condition
 from flagops.api.rollout import (
+    PENDING_EVENTS_LIMIT,
     ActionRecord,
     AnalysisRecord,
     HealthRecord,
     HealthSource,
     PauseReason,
+    PendingEvent,
     Phase,
     ProbeRecord,
     ProbeResult,
@@ -29,9 +33,11 @@ from flagops.rollouts.decide import (
     Decision,
     DecisionInputs,
     DecisionSpec,
+    Event,
     Hold,
     LastAction,
     ProbeOutcome,
+    Publication,
     RolloutState,
 )
 
@@ -84,6 +90,7 @@ def state_from_status(status: RolloutStatus) -> RolloutState:
     return RolloutState(
         stage=status.stage,
         stage_started_at=status.stage_started_at,
+        stage_published_at=status.stage_published_at,
         phase=status.phase or Phase.PENDING,
         consecutive_failures=status.consecutive_failures,
         consecutive_errors=status.consecutive_errors,
@@ -226,6 +233,7 @@ def apply_to_status(
         phase=state.phase,
         message=decision.message,
         stage_started_at=state.stage_started_at,
+        stage_published_at=state.stage_published_at,
         current_percent=None if state.stage is None else PERCENT[state.stage],
         consecutive_failures=state.consecutive_failures,
         consecutive_errors=state.consecutive_errors,
@@ -248,3 +256,61 @@ def apply_to_status(
         adopted_at=now if adopted else status.adopted_at,
     )
     return status.model_copy(update=update)
+
+
+def record_events(status: RolloutStatus, events: Sequence[Event], now: datetime) -> RolloutStatus:
+    """Status with `events` numbered and added to pendingEvents, to be written with it.
+
+    Recording an Event in the same status write as the change it announces is what
+    makes announcements crash-safe: whoever reads the status next posts it.
+    """
+    if not events:
+        return status
+    sequence = status.event_sequence
+    pending = list(status.pending_events)
+    for event in events:
+        sequence += 1
+        pending.append(
+            PendingEvent(
+                sequence=sequence,
+                type=event.type.value,
+                reason=event.reason,
+                message=event.message[:1024],
+                time=now,
+            )
+        )
+    # Only an Event API refusing for long gets here; the oldest announcements go first.
+    pending = pending[-PENDING_EVENTS_LIMIT:]
+    return status.model_copy(update={"event_sequence": sequence, "pending_events": pending})
+
+
+def without_posted(status: RolloutStatus, posted: Collection[int]) -> RolloutStatus:
+    """Status without the pending Events known to be posted."""
+    if not any(e.sequence in posted for e in status.pending_events):
+        return status
+    pending = [e for e in status.pending_events if e.sequence not in posted]
+    return status.model_copy(update={"pending_events": pending})
+
+
+def event_name(rollout_name: str, uid: str, sequence: int) -> str:
+    """The Event's own name: the same after any restart, so it is posted once."""
+    suffix = f".{uid[:8]}.{sequence}"
+    head = rollout_name[: 253 - len(suffix)].rstrip(".-")
+    return f"{head}{suffix}"
+
+
+def publication(flag_status: Mapping[str, Any], source: str) -> Publication | None:
+    """The stage the flag ConfigMap carries for the Rollout whose source is `source`
+    (`rollout/<name>`), and since when, as the publisher reported it on the
+    FeatureFlag's status; None when it carries none of that Rollout's stages."""
+    effective = flag_status.get("effective") or {}
+    stage, since = effective.get("stage"), flag_status.get("publishedAt")
+    if effective.get("source") != source or not isinstance(stage, str):
+        return None
+    if stage not in Stage.__members__ or not isinstance(since, str):
+        return None
+    try:
+        at = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return Publication(Stage(stage), at) if at.tzinfo is not None else None

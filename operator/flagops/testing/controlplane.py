@@ -108,6 +108,7 @@ class ControlPlane(Service):
         self.startup_seconds: dict[str, float] = {}
         self._ca: CertificateAuthority | None = None
         self._processes: dict[str, ManagedProcess] = {}
+        self._ready_checks: dict[str, Callable[[], bool]] = {}
         self._admin_client: Any = None
         self._users = 0
 
@@ -178,6 +179,20 @@ class ControlPlane(Service):
             shutil.rmtree(self.dir, ignore_errors=True)
             self.dir = None
             self._processes.clear()
+
+    # -- outages (chaos tests) ----------------------------------------------
+
+    def stop_part(self, name: str) -> None:
+        """Stop one part ("etcd", "kube-apiserver", ...) and keep its data, ports and certs."""
+        self._processes[name].stop(self.stop_timeout)
+
+    def start_part(self, name: str) -> float:
+        """Start a part stopped by `stop_part` again, on the same port and data; seconds."""
+        process = self._processes[name]
+        if process.running():
+            raise ControlPlaneError(f"{name} is running")
+        process.start()
+        return self._await(process, self._ready_checks[name], name)
 
     def rss_kib(self) -> dict[str, int | None]:
         return {name: p.rss_kib() for name, p in self._processes.items()}
@@ -281,6 +296,7 @@ class ControlPlane(Service):
             _, body = _http_get(f"{self.etcd_url}/health", None)
             return bool(json.loads(body).get("health") == "true")
 
+        self._ready_checks["etcd"] = healthy
         return self._await(process, healthy, "etcd")
 
     def _admin_ssl_context(self) -> ssl.SSLContext:
@@ -326,6 +342,7 @@ class ControlPlane(Service):
             status, _ = _http_get(f"{self.server}/readyz", context)
             return status == 200
 
+        self._ready_checks["kube-apiserver"] = ready
         seconds = self._await(process, ready, "kube-apiserver")
         write_kubeconfig(
             self.kubeconfig,
@@ -374,6 +391,7 @@ class ControlPlane(Service):
             status, _ = _http_get(f"https://127.0.0.1:{port}/healthz", context)
             return status == 200
 
+        self._ready_checks["kube-controller-manager"] = healthy
         return self._await(process, healthy, "kube-controller-manager")
 
     # -- clients -----------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flagops.api.stages import ORDER, Stage
+from flagops.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
@@ -28,8 +29,11 @@ def test_clean_traffic_advances_to_full(rollout_env: Any) -> None:
     steps = [e.message.split(":")[0] for e in env.events() if e.reason == "StageAdvanced"]
     expected = [f"{a.value} -> {b.value}" for a, b in itertools.pairwise(ORDER)]
     assert steps == expected
-    flag = env.custom.get_namespaced_custom_object(
-        "flagops.dev", "v1alpha1", env.namespace, "featureflags", "calendar-sync"
+    # The flag's status is reported right after the ConfigMap write, not with it.
+    flag = wait_for(
+        lambda: (f := env.flag())["status"]["effective"]["stage"] == Stage.FULL.value and f,
+        timeout=15,
+        message="flag status at FULL",
     )
     assert flag["status"]["effective"]["source"] == "rollout/calendar-sync"
-    assert flag["status"]["effective"]["stage"] == Stage.FULL.value
+    assert flag["status"]["publishedAt"]

@@ -53,8 +53,8 @@ def test_sigkill_at_any_point_neither_skips_nor_repeats(
     probe: dict[str, Any] = {"integration": "calendar_sync", "timeout": "15s", "every": "15s"}
     env.create_rollout(stageDuration="2s", healthProbe=probe)
 
-    # 1. During a stage (once the stage is announced: Events follow the status write,
-    # so a kill between the two loses that Event; see the report).
+    # 1. During a stage, once it is announced (random kills at any moment, including
+    # between the status write and the Event post: tests/integration/chaos/test_sigkill.py).
     env.wait_status(lambda s: s.get("stage") == "BETA", timeout=60)
     env.wait_events("StageAdvanced", count=2)
     restart(env)

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-from prometheus_api_client.exceptions import PrometheusApiClientException
 
 from flagops.api.rollout import PrometheusSpec, RolloutSpec, Verdict
 from flagops.api.stages import Stage
@@ -27,6 +26,7 @@ from flagops.rollouts.analysis import (
     validate_query,
 )
 from flagops.rollouts.decide import ProbeOutcome
+from flagops.rollouts.prometheus import QueryFailed
 
 NOW = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 
@@ -210,11 +210,14 @@ def test_pass_needs_a_passing_probe_when_configured(probe: ProbeOutcome) -> None
     ("samples", "rate", "message"),
     [
         ([], [], "waiting for samples: 0 of 100"),
-        (vector("NaN"), vector("NaN"), "waiting for samples: 0 of 100"),
+        (
+            vector("NaN"),
+            vector("NaN"),
+            "sample-count query returned NaN, counted as 0 of 100 samples",
+        ),
         (vector("99.9"), vector("0.9"), "waiting for samples: 99 of 100"),
         (vector("150"), [], "error-rate query returned no data"),
-        (vector("150"), vector("NaN"), "error-rate query returned no data"),
-        (vector("+Inf"), vector("0"), "waiting for samples: 0 of 100"),
+        (vector("150"), vector("NaN"), "error-rate query returned NaN (nothing to divide by?)"),
     ],
 )
 def test_inconclusive(samples: Any, rate: Any, message: str) -> None:
@@ -241,16 +244,16 @@ def _boom(exc: BaseException) -> Callable[[], Any]:
         (requests.ConnectTimeout("slow"), "did not answer within 2s"),
         (requests.ReadTimeout("slow"), "did not answer within 2s"),
         (
-            PrometheusApiClientException(
-                'HTTP Status Code 400 (b\'{"status":"error","errorType":"bad_data",'
-                '"error":"1:5: parse error: unexpected \\\\"}\\\\""}\')'
-            ),
+            QueryFailed('refused the query: HTTP 400 bad_data: 1:5: parse error: unexpected "}"'),
             'refused the query: HTTP 400 bad_data: 1:5: parse error: unexpected "}"',
         ),
-        (PrometheusApiClientException("HTTP Status Code 503 (b'down')"), "HTTP 503"),
+        (vector("+Inf"), "answered the sample value +Inf, not a finite number"),
+        (vector("-Inf"), "answered the sample value -Inf, not a finite number"),
         (ValueError("not json"), "bad answer (ValueError)"),
         ({"weird": 1}, "unexpected result type dict"),
-        ([{"metric": {}}], "no sample value"),
+        ([{"metric": {}, "value": [1, ["x"]]}], "sample value of type list, not a number"),
+        ([{"metric": {}, "value": [1, "many"]}], "the sample value 'many', not a number"),
+        ([{"metric": {}}], "a sample without a value"),
         (vector("1") + vector("2"), "returned 2 series"),
         (RuntimeError("bug"), "unexpectedly (RuntimeError)"),
     ],
@@ -286,12 +289,7 @@ def test_validate_query() -> None:
     assert ok.ok
     assert ok.parses
     bad = validate_query(
-        FakeQueryClient(
-            PrometheusApiClientException(
-                'HTTP Status Code 400 (b\'{"status":"error","errorType":"bad_data",'
-                '"error":"parse error"}\')'
-            )
-        ),
+        FakeQueryClient(QueryFailed("refused the query: HTTP 400 bad_data: parse error")),
         "sum(",
         values,
         NOW,

@@ -41,6 +41,7 @@ def state(**kw: Any) -> RolloutState:
     base: dict[str, Any] = {
         "stage": Stage.BETA,
         "stage_started_at": T0,
+        "stage_published_at": T0,
         "phase": Phase.PROGRESSING,
         "validated": True,
         "observed_generation": 1,
@@ -95,7 +96,7 @@ CASES = [
         DecisionInputs(validated=True, flag=FlagSnapshot(True, 30)),
         stage=Stage.EARLY_ACCESS,
         transition_reasons=("Adopted",),
-        message_contains="baking 0s of 10m",
+        message_contains="waiting for the stage to be published",
     ),
     Case(
         "adopt-enabled-zero-percent-at-internal",

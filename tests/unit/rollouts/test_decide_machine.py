@@ -22,6 +22,7 @@ from flagops.rollouts.decide import (
     DecisionSpec,
     FlagSnapshot,
     ProbeOutcome,
+    Publication,
     RolloutState,
     Transition,
     decide,
@@ -106,6 +107,7 @@ class DecideMachine(RuleBasedStateMachine):
         validated=st.sampled_from([None, None, True, True, False]),
         degraded=st.sampled_from([*[None] * 12, "flag missing"]),
         action=actions,
+        publish_lag=st.sampled_from([None, 0, 1, 120, 700]),
     )
     def tick(
         self,
@@ -115,8 +117,17 @@ class DecideMachine(RuleBasedStateMachine):
         validated: bool | None,
         degraded: str | None,
         action: tuple[ActionVerb, bool, bool] | None,
+        publish_lag: int | None,
     ) -> None:
         self.now += timedelta(seconds=seconds)
+        # The publisher put the current stage out `publish_lag` seconds after it began
+        # (None: not yet), as the FeatureFlag's status would say.
+        published: Publication | None = None
+        started = self.state.stage_started_at
+        if self.state.stage is not None and started is not None and publish_lag is not None:
+            since = started + timedelta(seconds=publish_lag)
+            if since <= self.now:
+                published = Publication(self.state.stage, since)
         pending: Action | None = None
         if action is not None:
             verb, force, reuse = action
@@ -135,6 +146,7 @@ class DecideMachine(RuleBasedStateMachine):
             validated=validated,
             degraded_reason=degraded,
             flag=self.flag,
+            published=published,
         )
         before = self.state
         decision = decide(self.spec, before, inputs, self.now)
@@ -191,8 +203,17 @@ class DecideMachine(RuleBasedStateMachine):
                     or (advance and inputs.verdict is None and stored_pass)
                 ), "advanced without Pass"
                 if not advance:
+                    # Baked from publication: never from the status write alone.
+                    seen = before.stage_published_at or (
+                        inputs.published.since
+                        if inputs.published and inputs.published.stage is old
+                        else None
+                    )
+                    assert seen is not None, "advanced before the stage was published"
                     assert before.stage_started_at is not None
-                    assert self.now - before.stage_started_at >= self.spec.stage_duration
+                    assert self.now - max(seen, before.stage_started_at) >= (
+                        self.spec.stage_duration
+                    )
             assert after.stage_started_at == self.now
         elif step < 0:
             rolled_back = new is Stage.DISABLED and after.phase in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -25,18 +26,25 @@ from flagops.rollouts.decide import (
     Decision,
     DecisionInputs,
     DecisionSpec,
+    Event,
+    EventType,
     FlagSnapshot,
     Hold,
     ProbeOutcome,
+    Publication,
     RolloutState,
     decide,
 )
 from flagops.rollouts.state import (
     apply_to_status,
     decision_spec,
+    event_name,
     probe_outcome,
+    publication,
+    record_events,
     record_probe,
     state_from_status,
+    without_posted,
 )
 
 NOW = datetime(2026, 6, 1, 8, 0, tzinfo=UTC)
@@ -270,7 +278,111 @@ def test_restart_mid_rollout_continues_exactly() -> None:
     status = RolloutStatus()
     for minute, inputs in enumerate(inputs_by_round):
         now = NOW + timedelta(minutes=6 * minute)
+        if memory.stage is not None:
+            # The publisher put the current stage out half a minute after the last round.
+            since = now - timedelta(minutes=5, seconds=30)
+            inputs = replace(inputs, published=Publication(memory.stage, since))
         memory = decide(spec, memory, inputs, now).state
         status, decision = step(status, spec, inputs, now)
         assert decision.state == memory
     assert memory.stage is Stage.LIMITED
+
+
+def test_events_are_numbered_into_pending_and_survive_a_round_trip() -> None:
+    status = record_events(
+        RolloutStatus(event_sequence=4),
+        [
+            Event(EventType.NORMAL, "StageAdvanced", "BETA -> EARLY_ACCESS"),
+            Event(EventType.WARNING, "ProbeFailed", "x" * 5000),
+        ],
+        NOW,
+    )
+    assert status.event_sequence == 6
+    assert [(e.sequence, e.reason) for e in status.pending_events] == [
+        (5, "StageAdvanced"),
+        (6, "ProbeFailed"),
+    ]
+    assert len(status.pending_events[1].message) == 1024
+    stored = RolloutStatus.model_validate(status.to_api())
+    assert stored.pending_events == status.pending_events
+    assert [e.sequence for e in without_posted(stored, {5}).pending_events] == [6]
+    assert without_posted(stored, {9}) is stored
+    assert record_events(stored, [], NOW) is stored
+
+
+def test_pending_events_are_bounded_oldest_dropped() -> None:
+    status = RolloutStatus()
+    for _ in range(30):
+        status = record_events(status, [Event(EventType.NORMAL, "Paused", "p")], NOW)
+    assert status.event_sequence == 30
+    assert [e.sequence for e in status.pending_events] == list(range(11, 31))
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("calendar-sync", "calendar-sync.0123abcd.7"),
+        ("a" * 253, "a" * (253 - len(".0123abcd.7")) + ".0123abcd.7"),
+        ("a" * 241 + "-" + "b" * 20, "a" * 241 + ".0123abcd.7"),
+    ],
+)
+def test_event_name_is_fixed_and_valid(name: str, expected: str) -> None:
+    assert event_name(name, "0123abcd-ffff-eeee", 7) == expected
+    assert len(expected) <= 253
+
+
+def test_publication_reads_the_publishers_record() -> None:
+    status = {
+        "effective": {"stage": "BETA", "source": "rollout/r1", "rolloutPercent": 10},
+        "publishedAt": "2026-06-01T08:00:01.250000Z",
+    }
+    at = datetime(2026, 6, 1, 8, 0, 1, 250000, tzinfo=UTC)
+    assert publication(status, "rollout/r1") == Publication(Stage.BETA, at)
+    assert publication(status, "rollout/other") is None
+    assert publication({**status, "publishedAt": None}, "rollout/r1") is None
+    assert publication({**status, "publishedAt": "yesterday"}, "rollout/r1") is None
+    assert publication({**status, "publishedAt": "2026-06-01T08:00:01"}, "rollout/r1") is None
+    bad_stage = {**status, "effective": {"stage": "HALF", "source": "rollout/r1"}}
+    assert publication(bad_stage, "rollout/r1") is None
+    assert publication({}, "rollout/r1") is None
+
+
+def test_bake_counts_from_publication_not_from_the_status_write() -> None:
+    spec = DecisionSpec(generation=1, stage_duration=timedelta(seconds=4))
+    start = RolloutState(
+        stage=Stage.BETA,
+        stage_started_at=NOW,
+        phase=Phase.PROGRESSING,
+        validated=True,
+        observed_generation=1,
+    )
+    passing = DecisionInputs(verdict=Verdict.PASS, samples=500, error_rate=0.0)
+    # Not published yet: no bake at all, however long since the status write.
+    waiting = decide(spec, start, passing, NOW + timedelta(seconds=10))
+    assert waiting.state.stage is Stage.BETA
+    assert "waiting for the stage to be published" in waiting.message
+    # Published 2.7 s after the write: 4 s later than the write is too early.
+    published = replace(passing, published=Publication(Stage.BETA, NOW + timedelta(seconds=2.7)))
+    early = decide(spec, start, published, NOW + timedelta(seconds=4))
+    assert early.state.stage is Stage.BETA
+    assert early.state.stage_published_at == NOW + timedelta(seconds=2.7)
+    assert "baking 1s of 4s" in early.message
+    later = decide(spec, early.state, passing, NOW + timedelta(seconds=6.7))
+    assert later.state.stage is Stage.EARLY_ACCESS
+    assert later.state.stage_published_at is None
+    # A publication of the stage before it began (left and re-entered unpublished)
+    # counts from the stage's start.
+    stale = replace(passing, published=Publication(Stage.BETA, NOW - timedelta(hours=1)))
+    assert decide(spec, start, stale, NOW).state.stage_published_at == NOW
+    # Another stage published (the old one still out) starts nothing.
+    other = replace(passing, published=Publication(Stage.INTERNAL, NOW + timedelta(seconds=1)))
+    assert decide(spec, start, other, NOW + timedelta(seconds=9)).state.stage_published_at is None
+
+
+def test_zero_stage_duration_still_waits_for_publication() -> None:
+    spec = DecisionSpec(generation=1, stage_duration=timedelta(0))
+    start = RolloutState(
+        stage=Stage.BETA, stage_started_at=NOW, phase=Phase.PROGRESSING, validated=True
+    )
+    passing = DecisionInputs(verdict=Verdict.PASS, samples=500, error_rate=0.0)
+    assert decide(spec, start, passing, NOW + timedelta(hours=1)).state.stage is Stage.BETA
