@@ -278,10 +278,18 @@ def test_duplicate_keys_conflict_and_others_stay_published(
     published_cond = condition(get_flag(custom, namespace, "second"), "Published")
     assert published_cond is not None and published_cond["status"] == "False"
     assert published_cond["reason"] == "KeyConflict"
+    # The older flag learns of the conflict on the publisher's next status pass:
+    # before that it may still say Conflict=False from its own first publication.
     first_conflict = wait_for(
-        lambda: condition(get_flag(custom, namespace, "first"), "Conflict"), timeout=30
+        lambda: (
+            (c := condition(get_flag(custom, namespace, "first"), "Conflict")) is not None
+            and c["status"] == "True"
+            and c
+        ),
+        timeout=30,
+        message="the older flag never said Conflict=True",
     )
-    assert first_conflict["status"] == "True"
+    assert first_conflict["reason"] == "DuplicateKey"
     # The older flag keeps the key; the rest of the namespace is unaffected.
     flags = published(core, namespace) or {}
     assert flags["shared"]["rolloutPercent"] == 10
