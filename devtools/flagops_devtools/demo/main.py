@@ -95,6 +95,11 @@ class Demo:
     # -- start-up -----------------------------------------------------------------------
 
     def start(self) -> None:
+        # The one part built outside Python (make web): checked before anything starts.
+        try:
+            web_dir = check_built(self.web_dir)
+        except WebAppNotBuilt as exc:
+            raise DemoFailed(str(exc)) from None
         self.step("starting the local control plane (etcd, kube-apiserver, controller-manager)")
         plane = ControlPlane(controller_manager=True)
         plane.start()
@@ -152,10 +157,6 @@ class Demo:
         self.say(f"    {relay.url} (OFREP, /v1/flags.json and their event streams)")
 
         self.step("starting the meal-plan app (flags from the relay's stream + integrations)")
-        try:
-            web_dir = check_built(self.web_dir)
-        except WebAppNotBuilt as exc:
-            raise DemoFailed(str(exc)) from None
         app_relay = AppRelay(
             url=f"{relay.url}/namespaces/{scenario.NAMESPACE}",
             root=relay.url,
