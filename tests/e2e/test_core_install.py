@@ -3,7 +3,8 @@
 The wheel is built from what the runtime image's build copies (pyproject.toml, README.md,
 operator/), so the same check covers the image: the development tools (flagops_devtools:
 harness, Calendar server, demo) are a separate distribution and ship in neither. pip's
-cache makes the install take seconds after the first run.
+cache makes the install take seconds after the first run. The flagops-devtools wheel, in
+turn, carries the demo's default flags (package data linked to manifests/flags).
 """
 
 from __future__ import annotations
@@ -108,3 +109,18 @@ def test_the_core_wheel_carries_the_sdk_and_no_development_tools(tmp_path: Path)
         ' "found": {"flagops.testing": false, "flagops.demo": false,'
         ' "flagops_devtools": false, "kubernetes": false, "kopf": false}}'
     ), output
+
+
+def test_the_devtools_wheel_carries_the_default_flags_for_the_demo(tmp_path: Path) -> None:
+    # copytree follows demo/flags (a link to manifests/flags) the way a build does.
+    source = tmp_path / "devtools"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.pyc", "build")
+    shutil.copytree(REPO / "devtools", source, ignore=ignore)
+    wheels = tmp_path / "wheels"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    _run([*pip, "wheel", "--no-deps", "--wheel-dir", str(wheels), str(source)], tmp_path)
+    (wheel,) = wheels.glob("flagops_devtools-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    flags = sorted(p.name for p in (REPO / "manifests" / "flags").iterdir())
+    assert {f"flagops_devtools/demo/flags/{name}" for name in flags} <= names
+    assert not any(name.startswith("flagops/") for name in names), sorted(names)
