@@ -8,6 +8,8 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY operator ./operator
 # Wheels for the package and its dependencies: the operator, relay and calendar extras.
+# Only flagops: the development tools (devtools/: harness, demo) are another distribution
+# and are not in the build context (.dockerignore).
 RUN pip wheel --wheel-dir /wheels ".[operator,relay,calendar]"
 
 FROM python:3.11-slim

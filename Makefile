@@ -3,15 +3,17 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+# Both distributions' pyprojects: a change to either re-installs.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml devtools/pyproject.toml | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
 .PHONY: setup system kube-bin test lint contracts typecheck unit integration demo crds bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml devtools/pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[operator,relay,calendar,openfeature,dev,bench]'
+	@# flagops-devtools (devtools/: harness, Calendar server, demo) is a second distribution.
+	$(VENV)/bin/pip install -q -e '.[operator,relay,calendar,openfeature,dev,bench]' -e ./devtools
 	rm -f $(VENV)/.installed-*; touch $@
 
 setup: $(STAMP) system kube-bin
@@ -45,7 +47,7 @@ unit: $(STAMP)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 demo: setup web
-	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh) $(PY) -m flagops.demo $(if $(KEEP),--keep) $(if $(FAST),--fast)
+	FLAGOPS_KUBE_BIN=$$(hack/kube-binaries.sh) $(PY) -m flagops_devtools.demo $(if $(KEEP),--keep) $(if $(FAST),--fast)
 
 bench: setup js-bench
 	hack/setup-system.sh --bench

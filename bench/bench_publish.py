@@ -48,9 +48,9 @@ from bench.common import (
     verdict,
 )
 from flagops.api.resources import GROUP, VERSION
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 PLURAL = "featureflags"
 WRITES_METRIC = "flagops_configmap_writes_total"

@@ -57,10 +57,10 @@ from bench.relay_load import (
 )
 from flagops.api.resources import GROUP, VERSION
 from flagops.flags.document import build_document
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.relay import RelayProcess, SseEvent, SseReader
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.relay import RelayProcess, SseEvent, SseReader
+from flagops_devtools.testing.wait import wait_for
 
 TOKEN = "bench-relay-token-0123456789"
 BULK_PATH = "/ofrep/v1/evaluate/flags"

@@ -51,8 +51,8 @@ from bench.common import (
 )
 from flagops.api.resources import GROUP, VERSION
 from flagops.flags import Change, FeatureFlags
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
 
 PLURAL = "featureflags"
 TOKEN = "bench-relay-client-token"  # a throwaway token for a loopback-only relay
@@ -117,7 +117,7 @@ def relay_available() -> bool:
 
 def start_relay(plane: ControlPlane, namespace: str) -> tuple[Any, str]:
     """`flagops relay` for `namespace` with one token; returns (process, the app's URL)."""
-    from flagops.testing.relay import RelayProcess
+    from flagops_devtools.testing.relay import RelayProcess
 
     tokens = [{"name": "bench-app", "token": TOKEN, "namespaces": [namespace]}]
     relay = RelayProcess(plane.kubeconfig, [namespace], tokens=tokens).start(timeout=120)
@@ -139,7 +139,7 @@ def run(config: Config) -> int:
         )
         from kubernetes import client
 
-        from flagops.demo.mount import ConfigMapMount
+        from flagops_devtools.demo.mount import ConfigMapMount
 
         api = plane.api_client()
         custom: Any = client.CustomObjectsApi(api)

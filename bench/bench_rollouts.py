@@ -2,7 +2,7 @@
 
 The operator runs as `flagops run` in a child process (a fresh one per scenario)
 against a local etcd + kube-apiserver; Debian's `prometheus` scrapes stand-in apps
-(`flagops.testing.traffic.TrafficGenerator`, clean traffic) every second. Watches in
+(`flagops_devtools.testing.traffic.TrafficGenerator`, clean traffic) every second. Watches in
 threads of this process timestamp every version of the Rollouts and of the
 `feature-flags` ConfigMap.
 
@@ -43,8 +43,8 @@ from bench.rollouts.actions import action_rows, run_actions
 from bench.rollouts.scale import run_scale, scale_rows
 from bench.rollouts.stages import run_stages, stage_rows
 from bench.rollouts.world import INTEGRATIONS, Config, World
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.traffic import TrafficGenerator
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.traffic import TrafficGenerator
 
 # -- running ------------------------------------------------------------------------------
 

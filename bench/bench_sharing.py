@@ -34,8 +34,8 @@ from bench.common import (
     print_table,
 )
 from flagops.api.resources import GROUP, VERSION
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.relay import RelayProcess, SseEvent, SseReader
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.relay import RelayProcess, SseEvent, SseReader
 
 PLURAL = "featureflags"
 TOKEN_A = "bench-sharing-token-owner-0001"

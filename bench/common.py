@@ -20,7 +20,7 @@ from typing import Any, Generic, Self, TypeVar
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from flagops.testing.controlplane import ControlPlane
+from flagops_devtools.testing.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGMAP = "feature-flags"

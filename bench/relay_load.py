@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from flagops.testing.process import ManagedProcess, free_port
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.process import ManagedProcess, free_port
+from flagops_devtools.testing.wait import wait_for
 
 _DONE = """
 done = function(summary, latency, requests)

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.kubelet_standin import ProbeKubeletStandIn
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.relay import RelayProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.kubelet_standin import ProbeKubeletStandIn
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.relay import RelayProcess
+from flagops_devtools.testing.wait import wait_for
 
 PrometheusFactory = Callable[..., PrometheusServer]
 OperatorFactory = Callable[..., OperatorProcess]

@@ -35,8 +35,8 @@ from bench.rollouts.world import (
     status_of,
 )
 from flagops.rollouts.analysis import QUERIES_PER_ANALYSIS
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 
 @dataclass(frozen=True)

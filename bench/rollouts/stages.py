@@ -27,7 +27,7 @@ from bench.rollouts.world import (
     wall_offset,
 )
 from flagops.api.resources import GROUP, VERSION
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from bench.common import (
     sample_process,
 )
 from flagops.api.resources import GROUP, VERSION
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.prometheus import PrometheusServer
 
 ROLLOUTS, FLAGS = "rollouts", "featureflags"
 INTEGRATIONS = ("calendar_sync", "push_notifications", "shopping_list_sync", "export_pdf")

@@ -1,4 +1,5 @@
-"""`python -m flagops.demo --fast` end to end: its outcome, and that it leaves nothing behind.
+"""`python -m flagops_devtools.demo --fast` end to end: its outcome, and that it leaves
+nothing behind.
 
 Every process the demo starts inherits a marker in its environment, so a leak is
 found by scanning /proc even when the leaked process was re-parented.
@@ -17,8 +18,7 @@ from typing import Any
 
 import pytest
 
-from flagops.testing.binaries import repo_root
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.prometheus]
 
@@ -61,9 +61,10 @@ def _line(output: str, prefix: str) -> dict[str, Any]:
 def _start(run_id: str, log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, MARKER: run_id}
     with log.open("wb") as out:
+        # From outside the checkout: the demo finds what it needs without a working directory.
         return subprocess.Popen(
-            [sys.executable, "-m", "flagops.demo", "--fast"],
-            cwd=repo_root(),
+            [sys.executable, "-m", "flagops_devtools.demo", "--fast"],
+            cwd=log.parent,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,

@@ -18,15 +18,15 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.kubelet_standin import (
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.kubelet_standin import (
     ProbeInvocation,
     ProbeKubeletStandIn,
     ProbeOutcome,
 )
-from flagops.testing.process import free_port
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.process import free_port
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.wait import wait_for
 
 PrometheusFactory = Callable[..., PrometheusServer]
 
@@ -155,7 +155,7 @@ def test_children_die_with_the_process_that_started_them(tmp_path: Path) -> None
     script = textwrap.dedent(
         """
         import pathlib, sys, threading
-        from flagops.testing.process import ManagedProcess
+        from flagops_devtools.testing.process import ManagedProcess
         child = ManagedProcess("sleeper", ["sleep", "600"], pathlib.Path(sys.argv[1]))
         child.start()
         print(child.pid, flush=True)
@@ -457,7 +457,7 @@ def test_pod_active_deadline_fails_the_pod(
 
 
 def test_standin_path_rewriting_and_expansion() -> None:
-    from flagops.testing.kubelet_standin import _expand, _rewrite_paths
+    from flagops_devtools.testing.kubelet_standin import _expand, _rewrite_paths
 
     mounts = {"/etc/probe": "/tmp/x/creds", "/etc/probe/extra": "/tmp/x/extra"}
     assert _rewrite_paths("/etc/probe/token", mounts) == "/tmp/x/creds/token"
@@ -609,7 +609,7 @@ def test_no_thread_leaks_from_standin(kube_api: Any, namespace: str) -> None:
 
 
 def test_control_plane_retries_a_port_taken_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
-    import flagops.testing.controlplane as controlplane_module
+    import flagops_devtools.testing.controlplane as controlplane_module
 
     # Another process grabs the port between "free" and bind: the race envtest has too.
     with socket.socket() as squatter:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from flagops.testing.controlplane import ControlPlane
+from flagops_devtools.testing.controlplane import ControlPlane
 
 REPO = Path(__file__).resolve().parents[3]
 

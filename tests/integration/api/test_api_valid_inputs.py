@@ -30,7 +30,7 @@ from flagops.api.rollout import (
     Verdict,
 )
 from flagops.api.stages import Stage
-from flagops.testing.controlplane import ControlPlane
+from flagops_devtools.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flagops.demo.browser import Browser, MealPlanPage
-from flagops.demo.parts import MealPlanAppProcess
-from flagops.testing.relay import RelayProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.demo.browser import Browser, MealPlanPage
+from flagops_devtools.demo.parts import MealPlanAppProcess
+from flagops_devtools.testing.relay import RelayProcess
+from flagops_devtools.testing.wait import wait_for
 
 GROUP, VERSION = "flagops.dev", "v1alpha1"
 FLAG_KEY = "calendar_sync"

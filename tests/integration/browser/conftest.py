@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from browser_world import APP_TOKEN, WEB_TOKEN, WebWorld, WorldFactory
 
-from flagops.demo.browser import Browser
-from flagops.demo.parts import AppRelay, MealPlanAppProcess
-from flagops.demo.web import check_built
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.process import free_port
+from flagops_devtools.demo.browser import Browser
+from flagops_devtools.demo.parts import AppRelay, MealPlanAppProcess
+from flagops_devtools.demo.web import check_built
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.process import free_port
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from browser_world import FLAG_KEY, WorldFactory, wait_published
 
-from flagops.demo.browser import LABELS, PATHS
 from flagops.flags import FeatureFlags
 from flagops.flags.evaluate import bucket, evaluate
+from flagops_devtools.demo.browser import LABELS, PATHS
 
 pytestmark = pytest.mark.integration
 

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from browser_world import GROUP, VERSION, WorldFactory, wait_published
 
-from flagops.demo.browser import LABELS, PATHS
-from flagops.testing.traffic import TrafficGenerator
-from flagops.testing.wait import wait_for
+from flagops_devtools.demo.browser import LABELS, PATHS
+from flagops_devtools.testing.traffic import TrafficGenerator
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

@@ -4,23 +4,17 @@ mounted the way a Secret is, a real flags.json read by the real SDK, and a servi
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-# `tests.calendar_server` is imported as a package from the repository root.
-_ROOT = str(Path(__file__).resolve().parents[3])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-from prometheus_client import CollectorRegistry  # noqa: E402
-from tests.calendar_server import CalendarServer  # noqa: E402
-
-from flagops.flags import FeatureFlags, build_document  # noqa: E402
-from flagops.integrations import IntegrationMetrics  # noqa: E402
-from flagops.integrations.calendar import CalendarSyncIntegration  # noqa: E402
+from flagops.flags import FeatureFlags, build_document
+from flagops.integrations import IntegrationMetrics
+from flagops.integrations.calendar import CalendarSyncIntegration
+from flagops_devtools.calendar_server import CalendarServer
 
 
 def flag_entry(enabled: bool = True, percent: int = 100) -> dict[str, Any]:

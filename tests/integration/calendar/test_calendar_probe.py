@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.calendar_server import CalendarServer, Fault
+
+from flagops_devtools.calendar_server import CalendarServer, Fault
 
 pytestmark = pytest.mark.integration
 

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.calendar_server import CalendarServer, Fault
 
 from flagops.cli.probe import run_probe
 from flagops.integrations import IntegrationError, IntegrationMetrics
 from flagops.integrations.calendar import CalendarSyncIntegration
+from flagops_devtools.calendar_server import CalendarServer, Fault
 
 pytestmark = pytest.mark.integration
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.calendar_server import CalendarServer, Fault
 
 from flagops.integrations import IntegrationConnectionError, IntegrationMetrics, IntegrationStatus
 from flagops.integrations.calendar import CalendarSyncIntegration, SyncAction, SyncState, event_id
-from flagops.testing.wait import wait_for
+from flagops_devtools.calendar_server import CalendarServer, Fault
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

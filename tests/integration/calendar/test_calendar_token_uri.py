@@ -8,10 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.calendar_server import CalendarServer
 
 from flagops.integrations import IntegrationStatus
 from flagops.integrations.calendar import CalendarSyncIntegration
+from flagops_devtools.calendar_server import CalendarServer
 
 pytestmark = pytest.mark.integration
 

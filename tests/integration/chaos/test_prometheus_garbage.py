@@ -15,9 +15,9 @@ from chaos_recorder import ClusterRecorder, as_dict
 from hostile_prometheus import HostilePrometheus
 from kubernetes import client
 
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration]
 

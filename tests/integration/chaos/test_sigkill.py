@@ -24,11 +24,15 @@ from chaos_recorder import ClusterRecorder, as_dict, step_of
 from kubernetes import client
 
 from flagops.api.stages import ORDER, Stage
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.kubelet_standin import ProbeInvocation, ProbeKubeletStandIn, ProbeOutcome
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.traffic import TrafficGenerator
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.kubelet_standin import (
+    ProbeInvocation,
+    ProbeKubeletStandIn,
+    ProbeOutcome,
+)
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.traffic import TrafficGenerator
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

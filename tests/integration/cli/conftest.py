@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from cli_helpers import ActionResponderStandIn, Responder
 
-from flagops.testing.controlplane import ControlPlane
+from flagops_devtools.testing.controlplane import ControlPlane
 
 
 @pytest.fixture

@@ -26,8 +26,8 @@ from flagops.clients import (
     InvalidChange,
     RolloutManager,
 )
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

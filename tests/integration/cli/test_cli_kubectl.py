@@ -11,7 +11,7 @@ import pytest
 from cli_helpers import VENV_BIN, create_flag, create_rollout
 from kubernetes import client
 
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from cli_helpers import create_flag, create_rollout, get_object, run_plugin
 from kubernetes import client
 
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

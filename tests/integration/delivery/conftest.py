@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "delivery"
 from delivery_cluster import Install
 from delivery_tools import find_helm
 
-from flagops.testing.controlplane import ControlPlane
+from flagops_devtools.testing.controlplane import ControlPlane
 
 MONITORING_CRDS = Path(__file__).with_name("monitoring-crds.yaml")
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from delivery_tools import documents, helm_template
 
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.process import ManagedProcess, free_port
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.process import ManagedProcess, free_port
+from flagops_devtools.testing.wait import wait_for
 
 RUNTIME_KINDS = {"Deployment", "Service", "NetworkPolicy", "PodDisruptionBudget"}
 

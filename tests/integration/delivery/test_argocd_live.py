@@ -15,9 +15,9 @@ import pytest
 from delivery_argocd import ACTIONS, ArgoLua, lua
 from delivery_cluster import Install, run_operator
 
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.process import ManagedProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.process import ManagedProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

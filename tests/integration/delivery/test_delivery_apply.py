@@ -12,7 +12,7 @@ import yaml
 from delivery_cluster import dry_run
 from delivery_tools import CHART, INSTALL, VALUE_SETS, documents, helm_template, run
 
-from flagops.testing.controlplane import ControlPlane
+from flagops_devtools.testing.controlplane import ControlPlane
 
 pytestmark = pytest.mark.integration
 

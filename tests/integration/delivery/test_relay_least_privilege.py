@@ -15,9 +15,9 @@ import pytest
 from delivery_cluster import Install
 
 from flagops.flags.document import build_document
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.relay import RelayProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.relay import RelayProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

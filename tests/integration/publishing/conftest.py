@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from flagops.testing.operator import OperatorProcess
+from flagops_devtools.testing.operator import OperatorProcess
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flagops.api.resources import FEATUREFLAGS, GROUP, VERSION
 from flagops.flags.document import parse_document
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

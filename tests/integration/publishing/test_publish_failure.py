@@ -10,8 +10,8 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 from test_publish import condition, create, feature_flag, get_flag, published
 
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from test_publish import CM, create, feature_flag, wait_published
 
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -18,9 +18,9 @@ from kubernetes.client.exceptions import ApiException
 
 from flagops.flags.client import FeatureFlags
 from flagops.flags.document import parse_document
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.relay import RelayProcess, SseReader
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.relay import RelayProcess, SseReader
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,9 @@ from test_publish import (
 
 from flagops.api.resources import GROUP, VERSION
 from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 from kubernetes import client
 from relay_helpers import context, http, publish, token_entry
 
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.relay import RelayProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.relay import RelayProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

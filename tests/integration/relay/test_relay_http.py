@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from relay_helpers import context, http, publish, token_entry
 
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

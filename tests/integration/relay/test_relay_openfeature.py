@@ -21,7 +21,7 @@ from relay_helpers import context, http, token_entry
 
 from flagops.api.resources import GROUP, VERSION
 from flagops.flags.evaluate import evaluate_reason
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

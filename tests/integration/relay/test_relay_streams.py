@@ -9,9 +9,9 @@ import pytest
 from relay_helpers import context, http, publish, token_entry, write_configmap
 
 from flagops.api.resources import GROUP, VERSION
-from flagops.testing.process import free_port
-from flagops.testing.relay import SseReader
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.process import free_port
+from flagops_devtools.testing.relay import SseReader
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 

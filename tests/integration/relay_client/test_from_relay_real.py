@@ -21,13 +21,13 @@ from prometheus_client import CollectorRegistry
 from flagops.api.resources import FEATUREFLAGS, GROUP, VERSION
 from flagops.flags import Backoff, FeatureFlags, bucket
 from flagops.flags.openfeature import FlagopsProvider
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
 # Until the relay (branch `relay`) is merged this module has nothing to run against.
-RelayProcess: Any = pytest.importorskip("flagops.testing.relay").RelayProcess
+RelayProcess: Any = pytest.importorskip("flagops_devtools.testing.relay").RelayProcess
 
 TOKEN = "pysdk-relay-integration-token-7c1e"
 KEY = "calendar_sync"

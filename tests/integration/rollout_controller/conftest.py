@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from rollout_controller_env import EnvFactory, RolloutEnv
 
-from flagops.testing.controlplane import ControlPlane
+from flagops_devtools.testing.controlplane import ControlPlane
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ from kubernetes import client
 
 from flagops.api.actions import ACTION_ANNOTATION, format_action, new_action_id
 from flagops.api.resources import GROUP, VERSION
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.traffic import TrafficGenerator
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.traffic import TrafficGenerator
+from flagops_devtools.testing.wait import wait_for
 
 INTEGRATION = "calendar_sync"
 # Every write the tests make carries this manager, so managedFields tell the tests'

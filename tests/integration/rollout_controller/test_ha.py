@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from rollout_controller_env import EnvFactory, RolloutEnv, as_dict
 
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

@@ -12,8 +12,12 @@ from kubernetes.client.exceptions import ApiException
 from rollout_controller_env import EnvFactory, RolloutEnv
 
 from flagops.rollouts.probe_job import probe_job_name
-from flagops.testing.kubelet_standin import ProbeInvocation, ProbeKubeletStandIn, ProbeOutcome
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.kubelet_standin import (
+    ProbeInvocation,
+    ProbeKubeletStandIn,
+    ProbeOutcome,
+)
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

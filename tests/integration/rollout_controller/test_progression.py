@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flagops.api.stages import ORDER, Stage
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from rollout_controller_env import EnvFactory
 
-from flagops.testing.relay import SseReader
+from flagops_devtools.testing.relay import SseReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

@@ -11,7 +11,11 @@ import pytest
 from rollout_controller_env import EnvFactory, RolloutEnv
 
 from flagops.api.stages import ORDER
-from flagops.testing.kubelet_standin import ProbeInvocation, ProbeKubeletStandIn, ProbeOutcome
+from flagops_devtools.testing.kubelet_standin import (
+    ProbeInvocation,
+    ProbeKubeletStandIn,
+    ProbeOutcome,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

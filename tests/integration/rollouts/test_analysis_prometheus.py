@@ -34,9 +34,9 @@ from flagops.rollouts.analysis import (
     template_values,
     validate_query,
 )
-from flagops.testing.process import free_port
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.process import free_port
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 

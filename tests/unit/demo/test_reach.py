@@ -1,10 +1,10 @@
-"""flagops.demo.reach: matching the operator's stage decisions with the app's arrivals."""
+"""flagops_devtools.demo.reach: matching the operator's stage decisions with the app's arrivals."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flagops.demo.reach import PROMISE_SECONDS, reach
+from flagops_devtools.demo.reach import PROMISE_SECONDS, reach
 
 
 def arrival(at: float, stage: str | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 _shared_wait_for: Callable[..., Any] | None
 try:
-    from flagops.testing.wait import wait_for as _shared_wait_for
+    from flagops_devtools.testing.wait import wait_for as _shared_wait_for
 except ImportError:  # the shared helper arrives with the control-plane work
     _shared_wait_for = None
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flagops.demo.browser import LABELS, PATHS, Browser
+from flagops_devtools.demo.browser import LABELS, PATHS, Browser
 
 
 @dataclass(frozen=True)

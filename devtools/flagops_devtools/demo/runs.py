@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from flagops.demo.reach import Reach
+from flagops_devtools.demo.reach import Reach
 
 
 @dataclass

@@ -10,8 +10,8 @@ import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
-from flagops.testing.process import ManagedProcess, Service, free_port
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.process import ManagedProcess, Service, free_port
+from flagops_devtools.testing.wait import wait_for
 
 
 class OperatorProcess(Service):

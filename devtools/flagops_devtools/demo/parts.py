@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flagops.testing.binaries import repo_root
-from flagops.testing.process import ManagedProcess, free_port, tail
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.process import ManagedProcess, free_port, tail
+from flagops_devtools.testing.wait import wait_for
 
 
 class CalendarServerProcess:
-    """`python -m tests.calendar_server`: Calendar v3 + OAuth on loopback, one account."""
+    """`python -m flagops_devtools.calendar_server`: Calendar v3 + OAuth on loopback, one
+    account."""
 
     def __init__(self, name: str, work_dir: Path) -> None:
         self.name = name
@@ -27,12 +27,11 @@ class CalendarServerProcess:
             [
                 sys.executable,
                 "-m",
-                "tests.calendar_server",
+                "flagops_devtools.calendar_server",
                 "--service-account-out",
                 str(self.credentials_file),
             ],
             work_dir / f"{name}.log",
-            cwd=repo_root(),
         )
         self.info: dict[str, Any] = {}
 
@@ -92,7 +91,7 @@ class AppRelay:
 
 
 class MealPlanAppProcess:
-    """The sample app (flagops.demo.app) as a child process; with `relay`, it follows the
+    """The sample app (flagops_devtools.demo.app) as a child process; with `relay`, it follows the
     relay's stream and serves the meal-plan web page on `web_port`."""
 
     def __init__(
@@ -103,6 +102,7 @@ class MealPlanAppProcess:
         shopping: CalendarServerProcess | None,
         relay: AppRelay | None = None,
         web_port: int | None = None,
+        web_dir: Path | None = None,
     ) -> None:
         self.metrics_port = free_port()
         self.relay = relay
@@ -110,7 +110,7 @@ class MealPlanAppProcess:
         argv = [
             sys.executable,
             "-m",
-            "flagops.demo.app",
+            "flagops_devtools.demo.app",
             "--metrics-port",
             str(self.metrics_port),
         ]
@@ -124,6 +124,8 @@ class MealPlanAppProcess:
             if self.web_port is not None:
                 argv += ["--web-port", str(self.web_port), "--web-relay-url", relay.root]
                 argv += ["--namespace", relay.namespace]
+                if web_dir is not None:
+                    argv += ["--web-dir", str(web_dir)]
                 if relay.web_token:
                     env["FLAGOPS_WEB_RELAY_TOKEN"] = relay.web_token
         if calendar is None or shopping is None:
@@ -155,7 +157,7 @@ class MealPlanAppProcess:
         return f"http://127.0.0.1:{self.web_port}/"
 
     def arrivals(self) -> list[dict[str, Any]]:
-        """When each revision reached the app's FeatureFlags (flagops.demo.app.Arrivals)."""
+        """When each revision reached the app's FeatureFlags (demo.app.Arrivals)."""
         with urllib.request.urlopen(self.web_url + "api/arrivals", timeout=5) as response:  # noqa: S310
             found: list[dict[str, Any]] = json.loads(response.read())
             return found

@@ -10,7 +10,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, start_http_server
 
-from flagops.testing.process import free_port
+from flagops_devtools.testing.process import free_port
 
 
 class TrafficGenerator:

@@ -10,12 +10,12 @@ the day's shopping list goes to the household calendar (a second Calendar
 account) through `ShoppingListSyncIntegration`. The integrations' counter,
 `flagops_integration_operations_total`, is served for Prometheus to scrape.
 
-    python -m flagops.demo.app [--relay-url URL] [--flags-dir DIR] --metrics-port N \
+    python -m flagops_devtools.demo.app [--relay-url URL] [--flags-dir DIR] --metrics-port N \
         [--web-port N --web-relay-url URL --namespace NS] \
         [--calendar-endpoint URL --calendar-credentials FILE] \
         [--shopping-endpoint URL --shopping-credentials FILE] [--mock]
 
-With `--web-port` it also serves the meal-plan web page (flagops.demo.web). Tokens come
+With `--web-port` it also serves the meal-plan web page (flagops_devtools.demo.web). Tokens come
 from the environment, never the command line: FLAGOPS_RELAY_TOKEN (the app's) and
 FLAGOPS_WEB_RELAY_TOKEN (the browser's, handed to the page).
 """
@@ -37,13 +37,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from flagops.demo.users import User, population
-from flagops.demo.web import PageConfig, WebServer
 from flagops.flags import FeatureFlags
 from flagops.flags.snapshot import Change
 from flagops.integrations import IntegrationError, IntegrationRegistry
 from flagops.integrations.calendar import CalendarSyncIntegration
 from flagops.integrations.flagsource import FlagSource
+from flagops_devtools.demo.users import User, population
+from flagops_devtools.demo.web import PageConfig, WebServer
 
 log = logging.getLogger("meal-plan-app")
 
@@ -210,7 +210,7 @@ async def run(args: argparse.Namespace) -> int:
             namespace=args.namespace,
             token=os.environ.get("FLAGOPS_WEB_RELAY_TOKEN") or None,
         )
-        web = WebServer(args.web_port, config, arrivals).start()
+        web = WebServer(args.web_port, config, arrivals, args.web_dir).start()
         log.info("meal-plan page on %s", web.url)
     app = MealPlanApp(flags, population(args.users), args.per_tick)
     await app.init(
@@ -236,12 +236,17 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flagops.demo.app", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m flagops_devtools.demo.app", description=__doc__
+    )
     parser.add_argument("--relay-url", help="follow the relay's document stream (from_relay)")
     parser.add_argument("--flags-dir", type=Path, help="mounted flags (with --relay-url: fallback)")
     parser.add_argument("--metrics-port", type=int, required=True)
     parser.add_argument("--web-port", type=int, help="serve the meal-plan web page on this port")
     parser.add_argument("--web-relay-url", help="the relay's address as the browser reaches it")
+    parser.add_argument(
+        "--web-dir", type=Path, help="the built page (default: the checkout's mealplan-web)"
+    )
     parser.add_argument("--namespace", help="the namespace whose flags the page reads")
     parser.add_argument("--calendar-endpoint")
     parser.add_argument("--calendar-credentials")

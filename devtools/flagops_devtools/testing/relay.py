@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flagops.testing.process import ManagedProcess, Service, free_port
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.process import ManagedProcess, Service, free_port
+from flagops_devtools.testing.wait import wait_for
 
 
 class RelayProcess(Service):

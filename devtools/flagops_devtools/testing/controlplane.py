@@ -32,11 +32,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from flagops.testing.binaries import find_bin_dir
-from flagops.testing.certs import CertificateAuthority, service_account_key
-from flagops.testing.kubeconfig import write_kubeconfig
-from flagops.testing.process import ManagedProcess, Service, free_port, tail
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.binaries import find_bin_dir
+from flagops_devtools.testing.certs import CertificateAuthority, service_account_key
+from flagops_devtools.testing.kubeconfig import write_kubeconfig
+from flagops_devtools.testing.process import ManagedProcess, Service, free_port, tail
+from flagops_devtools.testing.wait import wait_for
 
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -498,7 +498,7 @@ class ControlPlane(Service):
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m flagops.testing.controlplane",
+        prog="python -m flagops_devtools.testing.controlplane",
         description="Run the local control plane until Ctrl-C.",
     )
     parser.add_argument(

@@ -1,4 +1,4 @@
-"""`python -m flagops.demo [--fast] [--keep]`: the whole flagops story on a laptop.
+"""`python -m flagops_devtools.demo [--fast] [--keep]`: the whole flagops story on a laptop.
 
 Starts a local control plane (etcd, kube-apiserver, kube-controller-manager),
 Prometheus, two local Calendar servers, the flagops relay, the sample meal-plan
@@ -22,29 +22,30 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from flagops.demo import scenario
-from flagops.demo.browser import BrowserUnavailable
-from flagops.demo.mount import ConfigMapMount
-from flagops.demo.page_timing import PageTiming, time_page_change
-from flagops.demo.parts import AppRelay, CalendarServerProcess, MealPlanAppProcess
-from flagops.demo.reach import parse_time, wait_reach
-from flagops.demo.runs import RolloutRun
-from flagops.demo.users import POPULATION_SIZE, SAMPLE_USERS, flag_table, population
-from flagops.demo.view import LiveView, snapshot
-from flagops.demo.web import WebAppNotBuilt, check_built
+from flagops.api import crdgen
 from flagops.flags import FeatureFlags
-from flagops.testing.binaries import repo_root
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.kubelet_standin import ProbeKubeletStandIn
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.process import free_port
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.relay import RelayProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.demo import scenario
+from flagops_devtools.demo.browser import BrowserUnavailable
+from flagops_devtools.demo.mount import ConfigMapMount
+from flagops_devtools.demo.page_timing import PageTiming, time_page_change
+from flagops_devtools.demo.parts import AppRelay, CalendarServerProcess, MealPlanAppProcess
+from flagops_devtools.demo.reach import parse_time, wait_reach
+from flagops_devtools.demo.runs import RolloutRun
+from flagops_devtools.demo.users import POPULATION_SIZE, SAMPLE_USERS, flag_table, population
+from flagops_devtools.demo.view import LiveView, snapshot
+from flagops_devtools.demo.web import WebAppNotBuilt, check_built
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.kubelet_standin import ProbeKubeletStandIn
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.process import free_port
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.relay import RelayProcess
+from flagops_devtools.testing.wait import wait_for
 
 GROUP, VERSION = "flagops.dev", "v1alpha1"
 REFRESH_SECONDS = 0.5
@@ -56,9 +57,12 @@ class DemoFailed(RuntimeError):
 
 
 class Demo:
-    def __init__(self, fast: bool, keep: bool, out: TextIO = sys.stdout) -> None:
+    def __init__(
+        self, fast: bool, keep: bool, out: TextIO = sys.stdout, web_dir: Path | None = None
+    ) -> None:
         self.fast = fast
         self.keep = keep
+        self.web_dir = web_dir
         self.out = out
         self.timings = scenario.FAST if fast else scenario.NORMAL
         self.view = LiveView(out)
@@ -91,6 +95,11 @@ class Demo:
     # -- start-up -----------------------------------------------------------------------
 
     def start(self) -> None:
+        # The one part built outside Python (make web): checked before anything starts.
+        try:
+            web_dir = check_built(self.web_dir)
+        except WebAppNotBuilt as exc:
+            raise DemoFailed(str(exc)) from None
         self.step("starting the local control plane (etcd, kube-apiserver, controller-manager)")
         plane = ControlPlane(controller_manager=True)
         plane.start()
@@ -107,9 +116,11 @@ class Demo:
         self._core = client.CoreV1Api(api)
         self.say(f"    {plane.server} up in {plane.startup_seconds['total']:.1f}s")
 
-        root = repo_root()
-        self.step("applying the CRDs (kubectl apply --server-side -k crds/)")
-        plane.kubectl("apply", "--server-side", "-k", str(root / "crds"))
+        # Rendered by the generator that writes crds/, so an installed demo needs no checkout.
+        self.step("applying the CRDs (rendered by flagops.api.crdgen, as `make crds` writes crds/)")
+        crds = self.work_dir / "crds.yaml"
+        crds.write_text("".join(crdgen.render().values()))
+        plane.kubectl("apply", "--server-side", "-f", str(crds))
         plane.kubectl(
             "wait",
             "--for=condition=Established",
@@ -146,17 +157,19 @@ class Demo:
         self.say(f"    {relay.url} (OFREP, /v1/flags.json and their event streams)")
 
         self.step("starting the meal-plan app (flags from the relay's stream + integrations)")
-        try:
-            check_built()
-        except WebAppNotBuilt as exc:
-            raise DemoFailed(str(exc)) from None
         app_relay = AppRelay(
             url=f"{relay.url}/namespaces/{scenario.NAMESPACE}",
             root=relay.url,
             namespace=scenario.NAMESPACE,
         )
         app = MealPlanAppProcess(
-            self.work_dir, mount_dir, calendar, shopping, relay=app_relay, web_port=free_port()
+            self.work_dir,
+            mount_dir,
+            calendar,
+            shopping,
+            relay=app_relay,
+            web_port=free_port(),
+            web_dir=web_dir,
         ).start()
         self.stack.callback(app.stop)
         self._app = app
@@ -218,9 +231,10 @@ class Demo:
     def publish_default_flags(self) -> None:
         assert self.plane is not None and self._mount_dir is not None
         self.step("applying the six default flags (kubectl apply -k manifests/flags)")
-        self.plane.kubectl(
-            "apply", "-n", scenario.NAMESPACE, "-k", str(repo_root() / "manifests" / "flags")
-        )
+        # Package data (demo/flags links to manifests/flags), so an installed demo needs no
+        # checkout for them.
+        with resources.as_file(resources.files("flagops_devtools.demo") / "flags") as folder:
+            self.plane.kubectl("apply", "-n", scenario.NAMESPACE, "-k", str(folder))
         mounted = self._mount_dir / "flags.json"
         wait_for(mounted.exists, timeout=60, message="feature-flags ConfigMap not published")
         # The demo reads the flags with the SDK too, exactly as the app does.
@@ -477,17 +491,23 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flagops.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m flagops_devtools.demo", description=__doc__)
     parser.add_argument("--fast", action="store_true", help="short stage durations (tests)")
     parser.add_argument(
         "--keep", action="store_true", help="keep the cluster running afterwards until Ctrl-C"
+    )
+    parser.add_argument(
+        "--web-dir",
+        type=Path,
+        help="the built meal-plan page (index.html, style.css, dist/app.js); default: the"
+        " checkout's examples/mealplan-web, built by `make web`",
     )
     args = parser.parse_args(argv)
     # SIGTERM ends the demo the way Ctrl-C does: through the clean-up below. SIGINT is set
     # explicitly: a shell starting the demo in the background would have it ignored.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    demo = Demo(fast=args.fast, keep=args.keep)
+    demo = Demo(fast=args.fast, keep=args.keep, web_dir=args.web_dir)
     code = 130
     try:
         code = demo.run()

@@ -1,6 +1,6 @@
 """How long a Rollout's decisions took to reach the app: the operator's `stageStartedAt`
 (when it decided a stage, rollbacks included) against the wall-clock time the app's
-`FeatureFlags` took in a document carrying that stage (flagops.demo.app.Arrivals)."""
+`FeatureFlags` took in a document carrying that stage (flagops_devtools.demo.app.Arrivals)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 # A stage change must reach the app within this (issue 13's promise for the relay).
 PROMISE_SECONDS = 1.0

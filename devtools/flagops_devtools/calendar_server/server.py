@@ -23,7 +23,7 @@ quotaExceeded, 429 with Retry-After, 5xx, 409, 410; a fault can also be
 applied *after* doing the work (a write that landed but whose reply was
 lost). Every request is logged for assertions.
 
-Standalone: `python -m tests.calendar_server.server [--port N]
+Standalone: `python -m flagops_devtools.calendar_server.server [--port N]
 [--service-account-out FILE] [--authorized-user-out FILE]` prints one JSON
 line with the URLs and serves until interrupted; `/_admin/...` endpoints
 (requests, events, faults, expire-tokens) drive it from another process.
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.calendar_server.credentials import (
+from flagops_devtools.calendar_server.credentials import (
     JwtError,
     ServiceAccountKey,
     generate_service_account,
@@ -57,7 +57,8 @@ from tests.calendar_server.credentials import (
 )
 
 CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
-GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+# An address, not a secret: what a real key file names and the tests replace.
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 API_PREFIX = "/calendar/v3/"
 # Google's form; httplib2 parses this header and rejects a bare "Bearer".

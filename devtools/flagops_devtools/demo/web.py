@@ -1,5 +1,9 @@
 """The meal-plan app's web side: the page (examples/mealplan-web) and what the demo reads.
 
+The page is built from the repository (examples/mealplan-web, `make web`), not shipped
+in flagops-devtools: `--web-dir` names the built folder, and without it a checkout's
+examples/mealplan-web is used when the code runs from one (docs/decisions.md).
+
 Served from the app process on loopback, with the standard library's threading server:
 
 - `/`, `/style.css`, `/dist/app.js`: the page, bundled by `make web` (esbuild);
@@ -19,7 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-WEB_APP = Path(__file__).resolve().parents[3] / "examples" / "mealplan-web"
+from flagops_devtools.testing.binaries import find_checkout
+
+WEB_APP_IN_CHECKOUT = Path("examples") / "mealplan-web"
 BUNDLE = Path("dist") / "app.js"
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
@@ -33,15 +39,24 @@ class WebAppNotBuilt(RuntimeError):
     pass
 
 
-def check_built(root: Path = WEB_APP) -> Path:
-    """The bundle's path; WebAppNotBuilt saying how to build it when it is missing."""
-    bundle = root / BUNDLE
-    if not bundle.is_file():
+def check_built(root: Path | None = None) -> Path:
+    """The page's folder (`root`, else the checkout's examples/mealplan-web) once it holds
+    every file the server sends; WebAppNotBuilt saying how to build it otherwise."""
+    if root is None:
+        checkout = find_checkout()
+        if checkout is None:
+            raise WebAppNotBuilt(
+                "no meal-plan page: pass --web-dir FOLDER (index.html, style.css, dist/app.js),"
+                f" built by `make web` in a flagops checkout ({WEB_APP_IN_CHECKOUT})"
+            )
+        root = checkout / WEB_APP_IN_CHECKOUT
+    missing = sorted({name for name, _ in STATIC.values() if not (root / name).is_file()})
+    if missing:
         raise WebAppNotBuilt(
-            f"{bundle} is missing: build the meal-plan page first with `make web`"
-            " (npm ci and esbuild in examples/mealplan-web)"
+            f"{root} lacks {', '.join(missing)}: build the meal-plan page first with"
+            f" `make web` (npm ci and esbuild in {WEB_APP_IN_CHECKOUT}) or pass --web-dir"
         )
-    return bundle
+    return root
 
 
 @dataclass(frozen=True)
@@ -64,9 +79,9 @@ class WebServer:
         port: int,
         config: PageConfig,
         arrivals: Callable[[], list[dict[str, Any]]],
-        root: Path = WEB_APP,
+        root: Path | None = None,
     ) -> None:
-        check_built(root)
+        root = check_built(root)
         handler = _handler(root, config, arrivals)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True

@@ -7,15 +7,27 @@ import subprocess
 from pathlib import Path
 
 REQUIRED = ("etcd", "kube-apiserver")
+KUBE_BINARIES_SCRIPT = Path("hack") / "kube-binaries.sh"
 
 
 class BinariesNotFound(RuntimeError):
     pass
 
 
-def repo_root() -> Path:
-    # operator/flagops/testing/binaries.py -> repo root is three levels above the package.
-    return Path(__file__).resolve().parents[3]
+def find_checkout(start: Path | None = None) -> Path | None:
+    """The flagops repository this code runs from, or None (an installed wheel).
+
+    The first folder above `start` (default: this file, then the working directory)
+    that holds hack/kube-binaries.sh: an editable install finds its checkout, a wheel
+    installed elsewhere finds one only when run from inside a checkout.
+    """
+    starts = [start] if start is not None else [Path(__file__), Path.cwd()]
+    for origin in starts:
+        resolved = origin.resolve()
+        for folder in [resolved, *resolved.parents]:
+            if (folder / KUBE_BINARIES_SCRIPT).is_file():
+                return folder
+    return None
 
 
 def _check(bin_dir: Path, source: str, names: tuple[str, ...]) -> Path:
@@ -38,11 +50,14 @@ def find_bin_dir(required: tuple[str, ...] = REQUIRED, build_timeout: float = 36
         value = os.environ.get(var)
         if value:
             return _check(Path(value), f"${var}", required)
-    script = repo_root() / "hack" / "kube-binaries.sh"
-    if not script.exists():
+    checkout = find_checkout()
+    if checkout is None:
         raise BinariesNotFound(
-            f"no FLAGOPS_KUBE_BIN or KUBEBUILDER_ASSETS set and {script} does not exist"
+            "no FLAGOPS_KUBE_BIN or KUBEBUILDER_ASSETS set and no flagops checkout (with"
+            f" {KUBE_BINARIES_SCRIPT}) to build them: set FLAGOPS_KUBE_BIN to a folder with"
+            " etcd, kube-apiserver, kube-controller-manager and kubectl"
         )
+    script = checkout / KUBE_BINARIES_SCRIPT
     result = subprocess.run(
         [str(script)], capture_output=True, text=True, timeout=build_timeout, check=False
     )

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flagops.testing.process import ManagedProcess, Service, tail
+from flagops_devtools.testing.process import ManagedProcess, Service, tail
 
 log = logging.getLogger(__name__)
 
@@ -705,7 +705,7 @@ def _termination_message(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m flagops.testing.kubelet_standin",
+        prog="python -m flagops_devtools.testing.kubelet_standin",
         description="Run probe pods locally (no kubelet in the local control plane).",
     )
     parser.add_argument("--kubeconfig", type=Path, default=os.environ.get("KUBECONFIG"))

@@ -1,1 +1,0 @@
-"""`make demo`: the whole flagops story on a local control plane (python -m flagops.demo)."""

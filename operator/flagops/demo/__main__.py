@@ -1,5 +1,0 @@
-"""`python -m flagops.demo`."""
-
-from flagops.demo.main import main
-
-raise SystemExit(main())
