@@ -17,7 +17,9 @@ from flagops_devtools.testing.controlplane import ControlPlane
 from flagops_devtools.testing.process import free_port
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: a live Playwright keeps its asyncio loop marked as running
+# in this thread, and every later test that calls asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     # No skip: a missing chromium or an unbuilt page is a failure that says what to do.
     check_built()
