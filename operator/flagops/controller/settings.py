@@ -129,7 +129,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=env(_ENV["shard"], str(defaults.shard)),
         metavar="I/N",
         help="serve only the namespaces of shard I of N (0 <= I < N); each shard has its own"
-        " peering object (<peering>-shard-I-of-N)",
+        " peering object (<peering> for shard 0, else <peering>-shard-I)",
     )
     parser.add_argument(
         "--max-document-bytes",

@@ -65,11 +65,13 @@ class Shard:
         return namespace is not None and shard_of(namespace, self.count) == self.index
 
     def peering_name(self, base: str) -> str:
-        """Each shard elects its own active replica; n is in the name so the replicas of
-        shard 1 of 2 never pause (or are paused by) those of shard 1 of 3."""
-        if not self.sharded:
+        """Each shard index elects its own active replica. n is not in the name and shard 0
+        keeps the base name: while n changes, the old and the new process of one index
+        share a peering, so only one of them acts on the namespaces they both serve (with
+        jump hashing, every namespace that stays)."""
+        if self.index == 0:
             return base
-        return f"{base}-shard-{self.index}-of-{self.count}"
+        return f"{base}-shard-{self.index}"
 
     @property
     def finalizer(self) -> str:

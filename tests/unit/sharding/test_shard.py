@@ -56,10 +56,11 @@ def test_one_shard_keeps_todays_names() -> None:
 def test_each_shard_has_its_own_peering_and_finalizer() -> None:
     shards = [Shard(i, 3) for i in range(3)]
     assert [s.peering_name("flagops") for s in shards] == [
-        "flagops-shard-0-of-3",
-        "flagops-shard-1-of-3",
-        "flagops-shard-2-of-3",
+        "flagops",
+        "flagops-shard-1",
+        "flagops-shard-2",
     ]
+    assert Shard(1, 2).peering_name("flagops") == Shard(1, 3).peering_name("flagops")
     assert len({s.finalizer for s in shards}) == 3
     assert shards[0].finalizer == BASE_FINALIZER
     # No namespace, no owner: nothing cluster-scoped is sharded.
