@@ -94,6 +94,7 @@ async def run_operator(settings: Settings) -> None:
     kube = Kube(load_config())
     registry, _ = build_registry(settings, kube)
     if settings.shard.sharded:
+        kube.api_client.user_agent = f"{settings.shard.manager}/python"
         logger.info(
             "serving shard %s: peering %s, finalizer %s",
             settings.shard,

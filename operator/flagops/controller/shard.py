@@ -82,6 +82,12 @@ class Shard:
             return BASE_FINALIZER
         return f"{BASE_FINALIZER}-shard-{self.index}"
 
+    @property
+    def manager(self) -> str:
+        """The field manager (user agent) of a sharded process's writes: managedFields
+        then say which shard wrote a ConfigMap or a Rollout's status."""
+        return f"flagops-shard-{self.index}-of-{self.count}"
+
     def stale_finalizers(self, finalizers: list[str]) -> list[str]:
         """Finalizers of shards that no longer exist (n shrank): nobody else removes them."""
         stale = []
