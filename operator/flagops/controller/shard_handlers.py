@@ -43,16 +43,10 @@ def _filter(handlers: list[HandlerT], shard: Shard) -> None:
 
 
 def restrict(registry: kopf.OperatorRegistry, shard: Shard, kube: Kube) -> None:
-    """Filter every resource handler of `registry` to `shard`; a no-op for one shard."""
-    if not shard.sharded:
-        return
-    # kopf's decorators fill these per-kind registries; there is no public way to add
-    # a filter to handlers already registered.
-    _filter(registry._indexing._handlers, shard)
-    _filter(registry._watching._handlers, shard)
-    _filter(registry._spawning._handlers, shard)
-    _filter(registry._changing._handlers, shard)
-    _filter(registry._webhooks._handlers, shard)
+    """Filter every resource handler of `registry` to `shard` (none for one shard), and
+    release Rollouts from the finalizers of shards that no longer run."""
+    if shard.sharded:
+        _confine(registry, shard)
 
     @kopf.on.event(
         GROUP,
@@ -71,6 +65,16 @@ def restrict(registry: kopf.OperatorRegistry, shard: Shard, kube: Kube) -> None:
         for stale in shard.stale_finalizers(finalizers):
             if namespace is not None:
                 await _remove_finalizer(kube, namespace, name, finalizers, stale)
+
+
+def _confine(registry: kopf.OperatorRegistry, shard: Shard) -> None:
+    # kopf's decorators fill these per-kind registries; there is no public way to add
+    # a filter to handlers already registered.
+    _filter(registry._indexing._handlers, shard)
+    _filter(registry._watching._handlers, shard)
+    _filter(registry._spawning._handlers, shard)
+    _filter(registry._changing._handlers, shard)
+    _filter(registry._webhooks._handlers, shard)
 
 
 async def _remove_finalizer(

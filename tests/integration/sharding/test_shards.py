@@ -132,3 +132,45 @@ def test_changing_the_shard_count_acts_on_no_rollout_twice(world: ShardWorld) ->
             # Shard 0 took the one-shard finalizer off the namespaces it gave away.
             assert BASE_FINALIZER not in world.rollout(ns)["metadata"]["finalizers"]
         assert world.writers(world.rollout(ns), "status") >= {owner.manager}
+
+
+def test_shrinking_to_one_shard_releases_the_finalizers_of_the_shards_gone(
+    world: ShardWorld,
+) -> None:
+    shards = [Shard(0, 2), Shard(1, 2)]
+    namespaces = namespaces_for(2, 2, "web")
+    for shard in shards:
+        world.create_peering(shard)
+    two = [world.operator(s, priority=100, name=f"shard-{s.index}") for s in shards]
+    for ns in namespaces:
+        world.create_namespace(ns)
+        world.create_flag(ns, enabled=False)
+        world.create_rollout(ns, stage_duration="1h")
+    world.wait_all(namespaces, lambda s: s.get("stage") == "INTERNAL", timeout=90)
+    moved = [ns for ns in namespaces if shard_of(ns, 2) == 1]
+    assert all(world.rollout(ns)["metadata"]["finalizers"] == [shards[1].finalizer] for ns in moved)
+    for operator in two:
+        world.terminate(operator)
+
+    world.operator(None, priority=100, name="single")
+
+    def released() -> bool:
+        return all(
+            world.rollout(ns)["metadata"].get("finalizers") == [BASE_FINALIZER] for ns in namespaces
+        )
+
+    wait_for(released, timeout=30, message="only the one-shard finalizer on every Rollout")
+    # Deleting a Rollout that shard 1 held now completes: nothing waits for shard 1.
+    for ns in moved:
+        world.custom.delete_namespaced_custom_object(
+            "flagops.dev", "v1alpha1", ns, "rollouts", "calendar-sync"
+        )
+
+    def gone(ns: str) -> bool:
+        try:
+            world.rollout(ns)
+        except Exception as exc:
+            return getattr(exc, "status", None) == 404
+        return False
+
+    wait_for(lambda: all(gone(ns) for ns in moved), timeout=30, message="Rollouts deleted")
