@@ -156,3 +156,12 @@ def test_one_shard_filters_nothing() -> None:
     assert ours.when is None
     # The stale-finalizer sweep runs on one shard too: n may have just shrunk to 1.
     assert sweep.id == "shard_finalizers" and sweep.when(namespace="any", name="x") is True
+
+
+def test_the_cli_names_each_namespaces_shard(capsys: pytest.CaptureFixture[str]) -> None:
+    from flagops.cli.main import main
+
+    assert main(["shard", "--shards", "2", "default", "team-b"]) == 0
+    assert capsys.readouterr().out.split() == ["default", "1/2", "team-b", "0/2"]
+    assert main(["shard", "--shards", "0", "default"]) == 2
+    assert "--shards is at least 1" in capsys.readouterr().err
