@@ -27,7 +27,8 @@ from typing import Any
 
 from kubernetes import client
 
-from bench.common import GROUP, VERSION, control_plane_with_crds, machine_summary
+from bench.common import control_plane_with_crds, machine_summary
+from flagops.api.resources import GROUP, VERSION
 from flagops.controller.shard import Shard, shard_of
 from flagops.testing.controlplane import ControlPlane
 from flagops.testing.operator import OperatorProcess

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from flagops.api.resources import GROUP, VERSION
 from flagops.controller.kube import Kube
 from flagops.controller.shard import Shard
+from flagops.flags.sharing import SHARED_FROM_LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +30,22 @@ WhenFn = Callable[..., bool]
 HandlerT = TypeVar("HandlerT", bound=ResourceHandler)
 
 
+def home_of(namespace: str | None, labels: Mapping[str, str] | None) -> str | None:
+    """The namespace whose shard handles an object: a shared copy belongs to its owner's
+    publishing, everything else to its own namespace; None for cluster-scoped objects
+    (Namespaces), which every shard sees and answers for its own namespaces only."""
+    owner = (labels or {}).get(SHARED_FROM_LABEL)
+    return owner or namespace
+
+
 def _within(shard: Shard, when: WhenFn | None) -> WhenFn:
-    def owned(namespace: str | None = None, **kwargs: Any) -> bool:
-        if not shard.owns(namespace):
+    def owned(
+        namespace: str | None = None, labels: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> bool:
+        home = home_of(namespace, labels)
+        if home is not None and not shard.owns(home):
             return False
-        return when is None or bool(when(namespace=namespace, **kwargs))
+        return when is None or bool(when(namespace=namespace, labels=labels, **kwargs))
 
     return owned
 

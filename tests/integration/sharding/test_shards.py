@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Any
 
 import pytest
 from shards_env import PEERING_LIFETIME, ShardWorld, metric_sum, namespaces_for, served_namespaces
@@ -183,3 +184,35 @@ def test_shrinking_to_one_shard_releases_the_finalizers_of_the_shards_gone(
         return False
 
     wait_for(lambda: all(gone(ns) for ns in moved), timeout=30, message="Rollouts deleted")
+
+
+def test_a_shared_copy_goes_with_its_owners_shard(world: ShardWorld) -> None:
+    shards = [Shard(0, 2), Shard(1, 2)]
+    owner, target = namespaces_for(2, 1, "share")
+    if shard_of(owner, 2) == shard_of(target, 2):
+        raise AssertionError("namespaces_for gives one namespace per shard")
+    for shard in shards:
+        world.create_peering(shard)
+        world.operator(shard, priority=100, name=f"shard-{shard.index}")
+    for ns in (owner, target):
+        world.create_namespace(ns)
+    world.create_flag(target, enabled=False)
+    world.create_flag(owner, enabled=True, rolloutPercent=30, sharedWith=[target])
+    copy = f"feature-flags-from-{owner}"
+
+    def read_copy() -> Any:
+        return world.core.read_namespaced_config_map(copy, target)
+
+    wait_for(read_copy, timeout=30, message=f"{copy} in {target}")
+    owner_manager = Shard(shard_of(owner, 2), 2).manager
+    body = world.core.api_client.sanitize_for_serialization(read_copy())
+    # Written by the owner's shard, left alone by the target's.
+    assert world.writers(body) == {owner_manager}
+    assert world.configmap_writers(target) == {Shard(shard_of(target, 2), 2).manager}
+    # A deleted copy is restored: the owner's shard hears of it in the other shard's
+    # namespace.
+    world.core.delete_namespaced_config_map(copy, target)
+    wait_for(read_copy, timeout=30, message=f"{copy} restored")
+    assert world.writers(world.core.api_client.sanitize_for_serialization(read_copy())) == {
+        owner_manager
+    }

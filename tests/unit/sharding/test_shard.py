@@ -12,6 +12,7 @@ import pytest
 from flagops.controller.settings import add_arguments, from_args
 from flagops.controller.shard import BASE_FINALIZER, Shard, shard_of
 from flagops.controller.shard_handlers import restrict
+from flagops.flags.sharing import SHARED_FROM_LABEL
 
 NAMES = [f"team-{i}" for i in range(20_000)]
 
@@ -138,11 +139,16 @@ def test_every_resource_handler_is_confined_to_its_shard() -> None:
     for handler in handlers:
         assert handler.when(namespace=mine, name="x") is True
         assert handler.when(namespace=theirs, name="x") is False
-        assert handler.when(namespace=None, name="x") is False
+        # A shared copy goes with its owner's publishing, wherever it lies.
+        copy_of = {SHARED_FROM_LABEL: mine}
+        assert handler.when(namespace=theirs, labels=copy_of, name="x") is True
+        assert handler.when(namespace=mine, labels={SHARED_FROM_LABEL: theirs}, name="x") is False
+        # Namespaces (cluster-scoped) reach every shard; each answers for its own.
+        assert handler.when(namespace=None, name="x") is True
     indexer: Any = registry._indexing._handlers[0]
     # A handler's own filter still applies, and only to objects of the shard.
     assert indexer.when(namespace=mine, name="skipped") is False
-    assert calls == ["x", "skipped"]
+    assert calls == ["x", "x", "x", "skipped"]
 
 
 def test_one_shard_filters_nothing() -> None:
