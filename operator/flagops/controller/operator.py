@@ -10,7 +10,7 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from flagops.controller import handlers
+from flagops.controller import handlers, metrics
 from flagops.controller.health import ApiserverHealth
 from flagops.controller.kube import Kube, load_config
 from flagops.controller.publisher import FlagPublisher
@@ -91,6 +91,7 @@ def peering_priority() -> int:
 async def run_operator(settings: Settings) -> None:
     configure_logging(settings)
     prometheus_client.start_http_server(settings.metrics_port, addr=settings.bind_address)
+    metrics.SHARDS.labels(str(settings.shard.index)).set(settings.shard.count)
     kube = Kube(load_config())
     registry, _ = build_registry(settings, kube)
     if settings.shard.sharded:

@@ -43,6 +43,7 @@ def test_each_shard_serves_exactly_its_namespaces(world: ShardWorld) -> None:
     for shard, operator in zip(shards, operators, strict=True):
         mine = {ns for ns in namespaces if shard_of(ns, 2) == shard.index}
         assert served_namespaces(operator) == mine
+        assert metric_sum(operator, "flagops_shards", shard=str(shard.index)) == 2
         for ns in set(namespaces) - mine:
             assert metric_sum(operator, "flagops_configmap_writes_total", namespace=ns) == 0
 
