@@ -30,9 +30,9 @@ from kubernetes import client
 from bench.common import control_plane_with_crds, machine_summary
 from flagops.api.resources import GROUP, VERSION
 from flagops.controller.shard import Shard, shard_of
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.wait import wait_for
 
 
 @dataclass

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from shards_env import INTEGRATION, REPO, ShardWorld
 
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.traffic import TrafficGenerator
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.traffic import TrafficGenerator
 
 
 @pytest.fixture

@@ -17,10 +17,10 @@ from typing import Any
 from kubernetes import client
 
 from flagops.controller.shard import Shard, shard_of
-from flagops.testing.controlplane import ControlPlane
-from flagops.testing.operator import OperatorProcess
-from flagops.testing.prometheus import PrometheusServer
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.operator import OperatorProcess
+from flagops_devtools.testing.prometheus import PrometheusServer
+from flagops_devtools.testing.wait import wait_for
 
 GROUP, VERSION = "flagops.dev", "v1alpha1"
 INTEGRATION = "calendar_sync"

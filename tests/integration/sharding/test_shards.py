@@ -11,7 +11,7 @@ import pytest
 from shards_env import PEERING_LIFETIME, ShardWorld, metric_sum, namespaces_for, served_namespaces
 
 from flagops.controller.shard import BASE_FINALIZER, Shard, shard_of
-from flagops.testing.wait import wait_for
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
