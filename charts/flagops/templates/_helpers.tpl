@@ -20,6 +20,30 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: operator
 {{- end -}}
 
+{{/* Shards: called with (dict "root" $ "shard" i). One shard keeps today's names and labels. */}}
+{{- define "flagops.shardName" -}}
+{{- if gt (int .root.Values.shards) 1 -}}
+{{- printf "%s-shard-%d" (include "flagops.fullname" .root) (int .shard) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- include "flagops.fullname" .root -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "flagops.shardLabels" -}}
+{{- if gt (int .root.Values.shards) 1 -}}
+flagops.dev/shard: {{ .shard | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/* The kopf peering of a shard: shard 0 keeps the base name (controller/shard.py). */}}
+{{- define "flagops.shardPeering" -}}
+{{- if eq (int .shard) 0 -}}
+{{- .root.Values.peering -}}
+{{- else -}}
+{{- printf "%s-shard-%d" .root.Values.peering (int .shard) -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "flagops.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{ include "flagops.selectorLabels" . }}

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "probe": ("flagops.cli.probe", "run one integration health probe and print its JSON result"),
     "crds": ("flagops.api.crdgen", "print the generated CustomResourceDefinitions"),
     "relay": ("flagops.cli.relay", "serve flags to apps and browsers (OFREP, document streams)"),
+    "shard": ("flagops.cli.shard", "print which shard (--shard i/n) serves each namespace"),
 }
 
 

@@ -50,3 +50,6 @@ RECONCILE_SECONDS = Histogram(
     ["kind"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+# Every replica says which shard it is and how many there are: a shard with no replica
+# scraped is then visible (alert FlagopsShardDown) even while other shards are up.
+SHARDS = Gauge("flagops_shards", "Shard count n of this replica's --shard i/n", ["shard"])

@@ -10,12 +10,13 @@ from typing import Any
 import kopf
 import prometheus_client
 
-from flagops.controller import handlers
+from flagops.controller import handlers, metrics
 from flagops.controller.health import ApiserverHealth
 from flagops.controller.kube import Kube, load_config
 from flagops.controller.publisher import FlagPublisher
 from flagops.controller.rollouts import RolloutReconciler
 from flagops.controller.settings import Settings
+from flagops.controller.shard_handlers import restrict
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
     publisher = FlagPublisher(kube, settings)
     reconciler = RolloutReconciler(kube, settings)
     handlers.register(registry, kube, publisher, reconciler, settings.configmap_name)
+    restrict(registry, settings.shard, kube)
 
     # A custom registry does not get kopf's default login; use the same credentials
     # as the kubernetes client (in-cluster service account, else the kubeconfig).
@@ -57,6 +59,7 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         await health.stop()
 
     clusterwide = settings.clusterwide
+    finalizer = settings.shard.finalizer
 
     @kopf.on.startup(registry=registry)
     def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -64,8 +67,9 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         # would drown them.
         settings.posting.level = logging.WARNING
         # kopf puts this finalizer on Rollouts: a daemon needs it to stop cleanly before
-        # the object goes. Our own name, so it reads as flagops' in `kubectl get -o yaml`.
-        settings.persistence.finalizer = "flagops.dev/finalizer"
+        # the object goes. Our own name, so it reads as flagops' in `kubectl get -o yaml`;
+        # one per shard (controller/shard.py).
+        settings.persistence.finalizer = finalizer
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         # Watching listed namespaces needs no cluster-wide discovery; with Roles only it
@@ -87,14 +91,23 @@ def peering_priority() -> int:
 async def run_operator(settings: Settings) -> None:
     configure_logging(settings)
     prometheus_client.start_http_server(settings.metrics_port, addr=settings.bind_address)
+    metrics.SHARDS.labels(str(settings.shard.index)).set(settings.shard.count)
     kube = Kube(load_config())
     registry, _ = build_registry(settings, kube)
+    if settings.shard.sharded:
+        kube.api_client.user_agent = f"{settings.shard.manager}/python"
+        logger.info(
+            "serving shard %s: peering %s, finalizer %s",
+            settings.shard,
+            settings.shard.peering_name(settings.peering),
+            settings.shard.finalizer,
+        )
     await kopf.operator(
         registry=registry,
         clusterwide=settings.clusterwide,
         namespaces=list(settings.namespaces),
         standalone=settings.standalone,
-        peering_name=None if settings.standalone else settings.peering,
+        peering_name=None if settings.standalone else settings.shard.peering_name(settings.peering),
         # kopf pauses only lower-priority peers: replicas with equal priorities would all
         # act. A random priority per start makes exactly one replica active.
         priority=peering_priority(),

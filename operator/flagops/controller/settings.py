@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from flagops.controller.shard import Shard
+
 LogFormat = Literal["json", "text"]
 
 # One table keeps each setting's flag, environment variable and default together.
@@ -24,6 +26,7 @@ _ENV = {
     "max_document_bytes": "FLAGOPS_MAX_DOCUMENT_BYTES",
     "prometheus_timeout": "FLAGOPS_PROMETHEUS_TIMEOUT",
     "apiserver_unhealthy_after": "FLAGOPS_APISERVER_UNHEALTHY_AFTER",
+    "shard": "FLAGOPS_SHARD",
 }
 
 # A ConfigMap holds at most 1 MiB of keys and values; the document's key takes 10 bytes.
@@ -47,6 +50,8 @@ class Settings:
     # Seconds a replica's peering record counts as alive: a killed active replica is
     # replaced within about this long (kopf's default is 60).
     peering_lifetime: int = 60
+    # This process serves only the namespaces that hash to this shard (controller/shard.py).
+    shard: Shard = field(default_factory=Shard)
     # Publishing cadence: the first change after a quiet spell is written at once; a burst
     # of changes is folded into writes at most `publish_max_interval` apart.
     publish_min_interval: float = 0.1
@@ -119,6 +124,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--standalone", action="store_true", help="no peering: this replica is always active"
     )
     parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=env(_ENV["shard"], str(defaults.shard)),
+        metavar="I/N",
+        help="serve only the namespaces of shard I of N (0 <= I < N); each shard has its own"
+        " peering object (<peering> for shard 0, else <peering>-shard-I)",
+    )
+    parser.add_argument(
         "--max-document-bytes",
         type=int,
         default=int(env(_ENV["max_document_bytes"], defaults.max_document_bytes)),
@@ -158,7 +171,17 @@ def from_args(args: argparse.Namespace) -> Settings:
         max_document_bytes=_max_document_bytes(args.max_document_bytes),
         prometheus_timeout=args.prometheus_timeout,
         apiserver_unhealthy_after=args.apiserver_unhealthy_after,
+        shard=args.shard,
     )
+
+
+def _shard(text: str) -> Shard:
+    # argparse turns this error into a usage message naming the flag (string defaults,
+    # here FLAGOPS_SHARD, go through it too).
+    try:
+        return Shard.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _max_document_bytes(value: int) -> int:

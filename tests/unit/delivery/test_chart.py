@@ -272,7 +272,9 @@ def test_a_broken_template_fails(helm: Path, tmp_path: Path) -> None:
     shutil.copytree(CHART, chart)
     deployment = chart / "templates" / "deployment.yaml"
     deployment.write_text(
-        deployment.read_text().replace("{{ .Values.replicaCount }}", "{{ .Values.replicas.count }}")
+        deployment.read_text().replace(
+            "{{ $.Values.replicaCount }}", "{{ $.Values.replicas.count }}"
+        )
     )
     result = run(helm, "template", "flagops", chart)
     assert result.returncode != 0

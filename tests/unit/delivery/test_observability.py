@@ -29,6 +29,7 @@ REQUIRED_RELAY_ALERTS = {
 }
 REQUIRED_ALERTS = {
     "FlagopsOperatorDown",
+    "FlagopsShardDown",
     "FlagopsRolloutPausedTooLong",
     "FlagopsRolloutRolledBack",
     "FlagopsPrometheusUnavailable",
@@ -71,7 +72,7 @@ def alert_expressions(path: Path = ALERTS) -> list[str]:
 def test_promtool_check_rules(promtool: Path) -> None:
     result = run(promtool, "check", "rules", ALERTS)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert "SUCCESS: 6 rules found" in result.stdout
 
 
 def test_promtool_unit_tests(promtool: Path) -> None:
