@@ -40,7 +40,8 @@ from flagops.clients.rollout_summary import (
     lenient_status,
     summarize_rollout,
 )
-from flagops.rollouts import analysis
+from flagops.rollouts import measure, queries
+from flagops.rollouts.prometheus import QueryFailed
 
 __all__ = [
     "ActionOutcome",
@@ -374,20 +375,20 @@ class RolloutManager(NamespacedClient):
                 " applies"
             )
             return [Check(n, True, why, skipped=True) for n in names]
-        shown = analysis.redact_address(address)
+        shown = measure.redact_address(address)
         if flag_spec is None:
             return [Check(n, True, "needs the flag", skipped=True) for n in names[1:]]
         try:
-            config = analysis.config_for(
+            config = queries.config_for(
                 spec, flag=flag_key, integration=flag_spec.integration, namespace=self.namespace
             )
-        except analysis.TemplateError as exc:
+        except queries.TemplateError as exc:
             return [Check(n, False, str(exc)) for n in names[1:]]
-        prom = analysis.prometheus_client(address)
+        prom = measure.prometheus_client(address)
         now = datetime.now(UTC)
         try:
-            analysis.run_query(prom, "vector(1)", now, analysis.DEFAULT_TIMEOUT_SECONDS, address)
-        except analysis.QueryFailed as exc:
+            measure.run_query(prom, "vector(1)", now, queries.DEFAULT_TIMEOUT_SECONDS, address)
+        except QueryFailed as exc:
             return [Check(names[0], False, str(exc))] + [
                 Check(n, False, "Prometheus is unreachable") for n in names[1:]
             ]
@@ -396,12 +397,12 @@ class RolloutManager(NamespacedClient):
         stage = status.stage or Stage.DISABLED
         started = status.stage_started_at
         in_stage = now - started if started else timedelta(0)
-        values = analysis.template_values(config, stage, in_stage)
+        values = queries.template_values(config, stage, in_stage)
         for check_name, template in (
             (names[1], config.error_rate_query),
             (names[2], config.sample_count_query),
         ):
-            result = analysis.validate_query(prom, template, values, now, address=address)
+            result = measure.validate_query(prom, template, values, now, address=address)
             checks.append(Check(check_name, result.ok, result.message))
         return checks
 
