@@ -31,7 +31,7 @@ from flagops.clients.errors import (
 )
 from flagops.clients.kubeconfig import default_namespace
 from flagops.flags.document import FlagState
-from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
+from flagops.publishing.resolve import FlagInput, RolloutControl, effective_state
 
 __all__ = [
     "CompletedRollout",

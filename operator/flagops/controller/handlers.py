@@ -18,9 +18,10 @@ from flagops.api.stages import Stage
 from flagops.api.validation import RolloutClaim, claim_from_object
 from flagops.controller import sharing_handlers
 from flagops.controller.kube import Kube
-from flagops.controller.publisher import FLAGS_KEY, MANAGED_BY, FlagPublisher, FlagRecord
+from flagops.controller.publisher import FLAGS_KEY, MANAGED_BY, FlagPublisher
 from flagops.controller.rollouts import RolloutReconciler
-from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
+from flagops.publishing.record import FlagRecord
+from flagops.publishing.resolve import FlagInput, RolloutControl, effective_state
 from flagops.rollouts.probe_job import ROLLOUT_LABEL
 
 logger = logging.getLogger(__name__)

@@ -32,8 +32,8 @@ from flagops.controller import metrics
 from flagops.controller.announcements import Announcer
 from flagops.controller.kube import Kube
 from flagops.controller.probes import ProbeRunner
-from flagops.controller.publisher import FlagRecord
 from flagops.controller.settings import Settings
+from flagops.publishing.record import FlagRecord
 from flagops.rollouts import measure
 from flagops.rollouts.decide import (
     Decision,

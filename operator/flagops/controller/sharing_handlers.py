@@ -9,7 +9,7 @@ import kopf
 
 from flagops.controller.publisher import MANAGED_BY, FlagPublisher
 from flagops.controller.sharing import CopyRecord, copy_record
-from flagops.flags.sharing import SHARED_FROM_LABEL
+from flagops.publishing.sharing import SHARED_FROM_LABEL
 
 COPY_INDEX = "copy_index"
 

@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from flagops.controller.coalescer import Coalescer
-from flagops.controller.flag_status import desired_status
-from flagops.controller.publisher import FlagRecord, PublishFailed
+from flagops.controller.publisher import PublishFailed
 from flagops.flags.document import FlagState
-from flagops.flags.resolve import FlagInput, RolloutControl, effective_state, resolve
+from flagops.publishing.record import FlagRecord
+from flagops.publishing.resolve import FlagInput, RolloutControl, effective_state, resolve
+from flagops.publishing.status import desired_status
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

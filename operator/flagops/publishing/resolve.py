@@ -39,7 +39,7 @@ class FlagInput:
     end_date: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     spec_error: str | None = None
-    shared_with: tuple[str, ...] = ()  # namespaces given a copy (flagops.flags.sharing)
+    shared_with: tuple[str, ...] = ()  # namespaces given a copy (flagops.publishing.sharing)
 
     @classmethod
     def from_spec(cls, name: str, created: str, spec: Mapping[str, Any]) -> FlagInput:
@@ -86,7 +86,7 @@ class FlagOutcome:
     published: bool
     conflict_with: tuple[str, ...] = ()
     error: str | None = None
-    # Left out of the document because it did not fit (flagops.controller.fit).
+    # Left out of the document because it did not fit (flagops.publishing.fit).
     omitted: bool = False
     # Why the document carrying this flag's state could not be written, while it fails.
     write_error: str | None = None
