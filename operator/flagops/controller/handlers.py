@@ -13,8 +13,9 @@ from typing import Any
 import kopf
 
 from flagops.api.actions import ACTION_ANNOTATION
+from flagops.api.featureflag import FeatureFlag
 from flagops.api.resources import GROUP, VERSION
-from flagops.api.stages import Stage
+from flagops.api.rollout import Rollout
 from flagops.api.validation import RolloutClaim, claim_from_object
 from flagops.controller import sharing_handlers
 from flagops.controller.kube import Kube
@@ -27,55 +28,25 @@ from flagops.rollouts.probe_job import ROLLOUT_LABEL
 logger = logging.getLogger(__name__)
 
 
-def flag_record(body: kopf.Body) -> FlagRecord:
+def flag_record(body: Mapping[str, Any]) -> FlagRecord:
     """What the index keeps of a FeatureFlag. Never raises: kopf holds every handler back
     until each object is indexed, so one unreadable object must not fail its index call."""
-    meta = body["metadata"]
-    try:
-        spec = body.get("spec") or {}
-        status = body.get("status") or {}
-        return FlagRecord(
-            name=meta["name"],
-            uid=meta["uid"],
-            generation=meta.get("generation", 0),
-            input=FlagInput.from_spec(meta["name"], meta["creationTimestamp"], spec),
-            status=dict(status) if isinstance(status, Mapping) else {},
-            integration=spec.get("integration") if isinstance(spec, Mapping) else None,
-        )
-    except Exception as exc:
-        logger.warning("FeatureFlag %s is unreadable: %s", meta.get("name"), type(exc).__name__)
-        return FlagRecord(
-            name=str(meta.get("name", "")),
-            uid=str(meta.get("uid", "")),
-            generation=meta.get("generation", 0),
-            input=FlagInput(
-                name=str(meta.get("name", "")),
-                created=str(meta.get("creationTimestamp", "")),
-                key=None,
-                spec_error=f"the object is unreadable ({type(exc).__name__})",
-            ),
-        )
+    flag = FeatureFlag.from_object(body)
+    raw_status = body.get("status")
+    return FlagRecord(
+        name=flag.name,
+        uid=flag.uid,
+        generation=flag.generation,
+        input=FlagInput.from_flag(flag),
+        # The publisher compares its own writes with what is stored, as stored.
+        status=dict(raw_status) if isinstance(raw_status, Mapping) else {},
+        integration=flag.spec.integration,
+    )
 
 
-def rollout_control(body: kopf.Body) -> RolloutControl | None:
+def rollout_control(body: Mapping[str, Any]) -> RolloutControl | None:
     """The Rollout's hold on its flag, or None while it holds no stage (or is unreadable)."""
-    try:
-        stage = (body.get("status") or {}).get("stage")
-        spec = body.get("spec") or {}
-        flag_name = (spec.get("flagRef") or {}).get("name")
-        if not isinstance(stage, str) or stage not in Stage.__members__ or not flag_name:
-            return None
-        cohorts = spec.get("internalCohorts", ["internal"])
-        return RolloutControl(
-            name=body["metadata"]["name"],
-            flag_name=str(flag_name),
-            stage=Stage(stage),
-            internal_cohorts=tuple(c for c in cohorts if isinstance(c, str)),
-            created=body["metadata"]["creationTimestamp"],
-        )
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        logger.warning("Rollout %s is unreadable: %s", body["metadata"].get("name"), exc)
-        return None
+    return RolloutControl.from_rollout(Rollout.from_object(body))
 
 
 def rollout_claim(body: kopf.Body) -> RolloutClaim:

@@ -19,15 +19,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
 from flagops.api.common import ConditionStatus, set_condition
 from flagops.api.featureflag import rollout_source
 from flagops.api.resources import ROLLOUTS
-from flagops.api.rollout import Phase, RolloutCondition, RolloutSpec, RolloutStatus
+from flagops.api.rollout import Phase, Rollout, RolloutCondition, RolloutSpec, RolloutStatus
 from flagops.api.stages import PERCENT, Stage
-from flagops.api.validation import RolloutClaim, spec_error_message
+from flagops.api.validation import RolloutClaim
 from flagops.controller import metrics
 from flagops.controller.announcements import Announcer
 from flagops.controller.kube import Kube
@@ -139,25 +138,22 @@ class RolloutReconciler:
 
     async def _reconcile(self, namespace: str, obj: dict[str, Any]) -> float:
         """fetch → plan → do what the plan asks → decide → write (+ announce)."""
-        meta = obj["metadata"]
-        name, generation = meta["name"], int(meta.get("generation", 1))
+        # fetch: the object, and what is known of the rest without asking anyone
+        rollout = Rollout.from_object(obj)
+        name, status, spec = rollout.name, rollout.status, rollout.spec
+        generation = int(obj["metadata"].get("generation", 1))
         now = datetime.now(UTC)
-        status = RolloutStatus.model_validate(obj.get("status") or {})
-        try:
-            spec = RolloutSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
+        if rollout.spec_error is not None:
             # The schema rejects what it can; what slips through is reported, never raised.
-            await self._degrade(obj, status, generation, spec_error_message(exc), now)
+            await self._degrade(obj, status, generation, rollout.spec_error, now)
             return 3600.0
-
-        # fetch: what is known without asking anyone
         record = self._flag(namespace, spec.flag_ref.name)
         events: list[Event] = []
-        action, invalid = self._pending_action(meta, status)
+        action, invalid = self._pending_action(rollout.annotations, status)
         facts = RoundFacts(
             namespace=namespace,
             generation=generation,
-            claim=RolloutClaim(name, meta["uid"], spec.flag_ref.name, meta["creationTimestamp"]),
+            claim=RolloutClaim(name, rollout.uid, spec.flag_ref.name, rollout.created),
             claims=tuple(self._claims.get(namespace, ())),
             flag=(
                 FlagFacts(record.name, record.input.key or record.name, record.integration)
@@ -220,7 +216,7 @@ class RolloutReconciler:
         # write (+ announce)
         new_status = apply_to_status(status, decision, inputs, dspec, now)
         await self._write(obj, new_status, [*events, *decision.events], now)
-        self._record_metrics(namespace, name, meta["uid"], spec, decision, result, new_status)
+        self._record_metrics(namespace, name, rollout.uid, spec, decision, result, new_status)
         return next_wake(spec, new_status, now)
 
     async def _write(
@@ -271,10 +267,10 @@ class RolloutReconciler:
         return replace(round_plan, validated=True), ""
 
     def _pending_action(
-        self, meta: Mapping[str, Any], status: RolloutStatus
+        self, annotations: Mapping[str, str], status: RolloutStatus
     ) -> tuple[Action | None, str | None]:
         """The action to perform this round, and a complaint about a malformed one (once)."""
-        value = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+        value = annotations.get(ACTION_ANNOTATION)
         if not value:
             return None, None
         try:

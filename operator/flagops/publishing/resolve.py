@@ -11,16 +11,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from flagops.api.common import format_timestamp
 from flagops.api.featureflag import (
     COHORT_ALL,
     SOURCE_SPEC,
-    FeatureFlagSpec,
-    effective_key,
+    FeatureFlag,
     rollout_source,
 )
+from flagops.api.rollout import Rollout
 from flagops.api.stages import PERCENT, Stage
 from flagops.flags.document import FlagState
 
@@ -43,20 +41,21 @@ class FlagInput:
 
     @classmethod
     def from_spec(cls, name: str, created: str, spec: Mapping[str, Any]) -> FlagInput:
-        """Read a FeatureFlag's spec; a spec the schema let through but the model rejects
-        becomes an unpublished flag with the reason, never an exception."""
-        try:
-            model = FeatureFlagSpec.model_validate(spec)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors(include_input=False, include_url=False)
-            )
-            return cls(name=name, created=created, key=None, spec_error=problems)
+        """A FeatureFlag's spec read on its own (see `from_flag`)."""
+        obj = {"metadata": {"name": name, "creationTimestamp": created}, "spec": spec}
+        return cls.from_flag(FeatureFlag.from_object(obj))
+
+    @classmethod
+    def from_flag(cls, flag: FeatureFlag) -> FlagInput:
+        """A FeatureFlag as the publisher sees it; a spec the schema let through but the
+        model rejects becomes an unpublished flag with the reason, never an exception."""
+        if flag.spec_error is not None:
+            return cls(name=flag.name, created=flag.created, key=None, spec_error=flag.spec_error)
+        model = flag.spec
         return cls(
-            name=name,
-            created=created,
-            key=effective_key(name, model),
+            name=flag.name,
+            created=flag.created,
+            key=flag.key,
             enabled=model.enabled,
             rollout_percent=model.rollout_percent,
             allowed_cohorts=tuple(model.allowed_cohorts),
@@ -76,6 +75,21 @@ class RolloutControl:
     stage: Stage
     internal_cohorts: tuple[str, ...]
     created: str
+
+    @classmethod
+    def from_rollout(cls, rollout: Rollout) -> RolloutControl | None:
+        """The Rollout's hold on its flag, or None while it holds no stage. Cohorts that
+        cannot be read make no hold: whom INTERNAL exposes would be a guess."""
+        stage, flag_name = rollout.status.stage, rollout.spec.flag_ref.name
+        if stage is None or not flag_name or rollout.unreadable("spec", "internalCohorts"):
+            return None
+        return cls(
+            name=rollout.name,
+            flag_name=flag_name,
+            stage=stage,
+            internal_cohorts=tuple(rollout.spec.internal_cohorts),
+            created=rollout.created,
+        )
 
 
 @dataclass(frozen=True)
