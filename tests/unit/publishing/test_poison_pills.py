@@ -133,7 +133,7 @@ def test_one_namespace_failing_does_not_delay_another() -> None:
 def test_index_functions_never_raise_on_an_unreadable_object() -> None:
     from typing import Any, cast
 
-    from flagops.controller.handlers import flag_record, rollout_control
+    from flagops.controller.events import flag_record, rollout_control
 
     meta = {"name": "odd", "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z"}
     odd_flag = cast(Any, {"metadata": meta, "spec": ["not", "a", "map"], "status": "garbage"})
