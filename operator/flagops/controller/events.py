@@ -15,7 +15,7 @@ from flagops.api.featureflag import FeatureFlag
 from flagops.api.rollout import Rollout
 from flagops.api.validation import RolloutClaim, claim_from_object
 from flagops.controller.publisher import FLAGS_KEY
-from flagops.controller.sharing_handlers import COPY_INDEX
+from flagops.controller.sharing_events import COPY_INDEX
 from flagops.publishing.record import FlagRecord
 from flagops.publishing.resolve import FlagInput, RolloutControl, effective_state
 

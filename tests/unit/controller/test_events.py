@@ -17,7 +17,7 @@ from flagops.controller.events import (
     flag_record,
     handback_warning,
 )
-from flagops.controller.sharing_handlers import COPY_INDEX
+from flagops.controller.sharing_events import COPY_INDEX
 from flagops.publishing.record import FlagRecord
 from flagops.publishing.resolve import RolloutControl
 
