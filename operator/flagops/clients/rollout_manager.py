@@ -20,15 +20,14 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, ActionVerb, format_action, new_action_id
-from flagops.api.featureflag import FeatureFlagSpec, effective_key
+from flagops.api.featureflag import FeatureFlag, FeatureFlagSpec
 from flagops.api.resources import FEATUREFLAGS, ROLLOUTS
-from flagops.api.rollout import FlagRef, RolloutSpec
+from flagops.api.rollout import FlagRef, Rollout, RolloutSpec
 from flagops.api.stages import Stage
 from flagops.api.validation import (
     claim_from_object,
     missing_flag_message,
     ownership_problem,
-    spec_error_message,
 )
 from flagops.clients.base import NamespacedClient, call, translate_api_error
 from flagops.clients.errors import FlagopsError, Forbidden, InvalidChange, NotFound
@@ -37,7 +36,6 @@ from flagops.clients.rollout_summary import (
     ActionOutcome,
     Check,
     RolloutSummary,
-    lenient_status,
     summarize_rollout,
 )
 from flagops.rollouts import measure, queries
@@ -234,15 +232,15 @@ class RolloutManager(NamespacedClient):
         )  # fmt: skip
         obj = patched
         while True:
-            record = ((obj.get("status") or {}).get("lastAction")) or {}
-            if record.get("id") == action_id:
-                summary = summarize_rollout(obj)
+            summary = summarize_rollout(obj)
+            record = summary.status.last_action
+            if record is not None and record.id == action_id:
                 return ActionOutcome(
                     name=name,
                     verb=verb.value,
                     id=action_id,
-                    result=str(record.get("result", "")),
-                    message=record.get("message"),
+                    result=record.result.value,
+                    message=record.message,
                     status=summary,
                 )
             if deadline.remaining <= 0:
@@ -306,11 +304,11 @@ class RolloutManager(NamespacedClient):
         Rollout's status (flagops.api.validation), so the two never disagree.
         """
         obj = self._get(ROLLOUTS, name)
+        rollout = Rollout.from_object(obj)
+        if rollout.spec_error is not None:
+            return [Check("spec", False, rollout.spec_error)]
+        spec = rollout.spec
         checks: list[Check] = []
-        try:
-            spec = RolloutSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
-            return [Check("spec", False, spec_error_message(exc))]
         checks.append(Check("spec", True, "spec is valid"))
         flag_check, flag_spec, flag_key = self._check_flag(spec.flag_ref.name)
         checks.append(flag_check)
@@ -328,16 +326,15 @@ class RolloutManager(NamespacedClient):
                 None,
                 flag,
             )
-        try:
-            spec = FeatureFlagSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
+        model = FeatureFlag.from_object(obj)
+        if model.spec_error is not None:
             return (
-                Check("flag exists", False, f'FeatureFlag "{flag}" is invalid: {exc}'),
+                Check("flag exists", False, f'FeatureFlag "{flag}" is invalid: {model.spec_error}'),
                 None,
                 flag,
             )
-        key = effective_key(flag, spec)
-        return Check("flag exists", True, f'FeatureFlag "{flag}" (key {key})'), spec, key
+        key = model.key
+        return Check("flag exists", True, f'FeatureFlag "{flag}" (key {key})'), model.spec, key
 
     def _check_single_rollout(self, obj: dict[str, Any], *, flag_exists: bool) -> Check:
         """The operator's rule: of the Rollouts naming one flag, the oldest runs."""
@@ -393,7 +390,7 @@ class RolloutManager(NamespacedClient):
                 Check(n, False, "Prometheus is unreachable") for n in names[1:]
             ]
         checks = [Check(names[0], True, f"Prometheus {shown} answers")]
-        status = lenient_status(obj.get("status") or {})
+        status = Rollout.from_object(obj).status
         stage = status.stage or Stage.DISABLED
         started = status.stage_started_at
         in_stage = now - started if started else timedelta(0)
