@@ -19,7 +19,7 @@ from flagops.controller import metrics
 from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
 from flagops.rollouts import probe_job
-from flagops.rollouts.decide import Event, EventType, ProbeOutcome
+from flagops.rollouts.model import Event, EventType, ProbeOutcome
 from flagops.rollouts.plan import RoundPlan, probe_start_due
 from flagops.rollouts.state import probe_outcome, record_probe, state_from_status
 

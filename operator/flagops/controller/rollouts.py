@@ -34,15 +34,9 @@ from flagops.controller.probes import ProbeRunner
 from flagops.controller.settings import Settings
 from flagops.publishing.record import FlagRecord
 from flagops.rollouts import measure
-from flagops.rollouts.decide import (
-    Decision,
-    DecisionInputs,
-    Event,
-    EventType,
-    FlagSnapshot,
-    decide,
-)
+from flagops.rollouts.decide import decide
 from flagops.rollouts.judge import AnalysisResult, judge
+from flagops.rollouts.model import Decision, DecisionInputs, Event, EventType, FlagSnapshot
 from flagops.rollouts.plan import FlagFacts, RoundFacts, RoundPlan, next_wake, plan
 from flagops.rollouts.queries import template_values
 from flagops.rollouts.state import (

@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flagops.api.stages import Stage
-from flagops.rollouts.decide import ProbeOutcome
 from flagops.rollouts.judge import AnalysisResult, judge
 from flagops.rollouts.measure import QueryClient, measure
+from flagops.rollouts.model import ProbeOutcome
 from flagops.rollouts.queries import DEFAULT_TIMEOUT_SECONDS, AnalysisConfig
 
 

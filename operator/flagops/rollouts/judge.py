@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from flagops.api.rollout import Verdict
-from flagops.rollouts.decide import ProbeOutcome
+from flagops.rollouts.model import ProbeOutcome
 from flagops.rollouts.queries import AnalysisConfig
 
 

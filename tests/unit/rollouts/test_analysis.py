@@ -12,8 +12,8 @@ import requests
 from flagops.api.rollout import PrometheusSpec, RolloutSpec, Verdict
 from flagops.api.stages import Stage
 from flagops.rollouts.analysis import analyse
-from flagops.rollouts.decide import ProbeOutcome
 from flagops.rollouts.measure import prometheus_client, redact_address, validate_query
+from flagops.rollouts.model import ProbeOutcome
 from flagops.rollouts.prometheus import QueryFailed
 from flagops.rollouts.queries import (
     DEFAULT_ERROR_RATE_QUERY,

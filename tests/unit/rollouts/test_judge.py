@@ -7,8 +7,8 @@ import math
 import pytest
 
 from flagops.api.rollout import Verdict
-from flagops.rollouts.decide import ProbeOutcome
 from flagops.rollouts.judge import Measurement, judge
+from flagops.rollouts.model import ProbeOutcome
 from flagops.rollouts.queries import AnalysisConfig
 
 CONFIG = AnalysisConfig(
