@@ -112,6 +112,16 @@ def handback_warning(control: RolloutControl, flag: FlagRecord) -> str | None:
     )
 
 
+def _seen_change(memory: dict[str, Any], type_: str | None, uid: str, value: Any) -> bool:
+    """Whether object `uid` went or shows another `value` than last time; remembers it."""
+    changed = type_ == "DELETED" or uid not in memory or memory[uid] != value
+    if type_ == "DELETED":
+        memory.pop(uid, None)
+    else:
+        memory[uid] = value
+    return changed
+
+
 class OperatorEvents:
     """The state event filtering needs (what each object last looked like), and the
     calls each event makes into the publisher and the reconciler."""
@@ -131,7 +141,7 @@ class OperatorEvents:
         self._generations: dict[str, Any] = {}
         # What each Rollout last held: most Rollout events are its own analysis writes,
         # which change nothing the flags publish, and must not keep the publisher busy.
-        self._holds: dict[str, RolloutControl | None] = {}
+        self._holds: dict[str, Any] = {}
 
     # --- indexes ------------------------------------------------------------------------
 
@@ -160,23 +170,13 @@ class OperatorEvents:
 
     def flag_needs_publish(self, type_: str | None, uid: str, generation: Any) -> bool:
         """Only the spec (generation) and the flag's existence change what is published."""
-        changed = type_ == "DELETED" or self._generations.get(uid) != generation
-        if type_ == "DELETED":
-            self._generations.pop(uid, None)
-        else:
-            self._generations[uid] = generation
-        return changed
+        return _seen_change(self._generations, type_, uid, generation)
 
     def rollout_needs_publish(
         self, type_: str | None, uid: str, hold: RolloutControl | None
     ) -> bool:
         """Only a change of what the Rollout holds (or its existence) changes the flags."""
-        changed = type_ == "DELETED" or uid not in self._holds or self._holds[uid] != hold
-        if type_ == "DELETED":
-            self._holds.pop(uid, None)
-        else:
-            self._holds[uid] = hold
-        return changed
+        return _seen_change(self._holds, type_, uid, hold)
 
     def configmap_needs_publish(
         self, type_: str | None, namespace: str | None, text: str | None
