@@ -36,7 +36,14 @@ from flagops.publishing.record import FlagRecord
 from flagops.rollouts import measure
 from flagops.rollouts.decide import decide
 from flagops.rollouts.judge import AnalysisResult, judge
-from flagops.rollouts.model import Decision, DecisionInputs, Event, EventType, FlagSnapshot
+from flagops.rollouts.model import (
+    Decision,
+    DecisionInputs,
+    Event,
+    EventType,
+    FlagSnapshot,
+    ProbeOutcome,
+)
 from flagops.rollouts.plan import FlagFacts, RoundFacts, RoundPlan, next_wake, plan
 from flagops.rollouts.queries import template_values
 from flagops.rollouts.state import (
@@ -132,60 +139,38 @@ class RolloutReconciler:
 
     async def _reconcile(self, namespace: str, obj: dict[str, Any]) -> float:
         """fetch → plan → do what the plan asks → decide → write (+ announce)."""
-        # fetch: the object, and what is known of the rest without asking anyone
+        # fetch: the object, and what the indexes know of the rest
         rollout = Rollout.from_object(obj)
-        name, status, spec = rollout.name, rollout.status, rollout.spec
+        spec, status, now = rollout.spec, rollout.status, datetime.now(UTC)
         generation = int(obj["metadata"].get("generation", 1))
-        now = datetime.now(UTC)
         if rollout.spec_error is not None:
             # The schema rejects what it can; what slips through is reported, never raised.
             await self._degrade(obj, status, generation, rollout.spec_error, now)
             return 3600.0
         record = self._flag(namespace, spec.flag_ref.name)
-        events: list[Event] = []
         action, invalid = self._pending_action(rollout.annotations, status)
-        facts = RoundFacts(
-            namespace=namespace,
-            generation=generation,
-            claim=RolloutClaim(name, rollout.uid, spec.flag_ref.name, rollout.created),
-            claims=tuple(self._claims.get(namespace, ())),
-            flag=(
-                FlagFacts(record.name, record.input.key or record.name, record.integration)
-                if record is not None
-                else None
-            ),
-            action=action,
-        )
+        facts = self._facts(namespace, rollout, generation, record, action)
         # plan
         round_plan = plan(spec, status, facts, now)
-        # do: validate, probe, measure and judge, as the plan asks
+        # do
         address = spec.analysis.prometheus.address or self._settings.prometheus_address
-        timeout = self._settings.prometheus_timeout
-        client = measure.prometheus_client(address, timeout)
+        client = measure.prometheus_client(address, self._settings.prometheus_timeout)
         note = ""
         if round_plan.validate:
             round_plan, note = await self._validate(client, round_plan, address, now)
-        state = state_from_status(status)
+        events: list[Event] = []
         status, probe = await self._probes.step(
-            obj, spec, status, round_plan, now, record.integration if record else None, events
+            obj,
+            spec,
+            status,
+            round_plan,
+            now,
+            facts.flag.integration if facts.flag else None,
+            events,
         )
         if invalid is not None:
             events.append(Event(EventType.WARNING, "ActionInvalid", invalid))
-        result: AnalysisResult | None = None
-        if round_plan.analysis_due and round_plan.config is not None:
-            measured = await asyncio.to_thread(
-                measure.measure,
-                client,
-                round_plan.config,
-                stage=status.stage or Stage.INTERNAL,
-                time_in_stage=now - (status.stage_started_at or now),
-                now=now,
-                timeout=timeout,
-                address=address,
-            )
-            result = judge(
-                round_plan.config, measured, probe if spec.health_probe is not None else None
-            )
+        result = await self._analyse(client, round_plan, address, spec, status, probe, now)
         # decide
         inputs = DecisionInputs(
             verdict=result.verdict if result else None,
@@ -197,20 +182,16 @@ class RolloutReconciler:
             validated=round_plan.validated,
             degraded_reason=round_plan.degraded,
             flag=(
-                FlagSnapshot(
-                    enabled=record.input.enabled, rollout_percent=record.input.rollout_percent
-                )
-                if record is not None
-                else None
+                FlagSnapshot(record.input.enabled, record.input.rollout_percent) if record else None
             ),
-            published=publication(record.status, rollout_source(name)) if record else None,
+            published=publication(record.status, rollout_source(rollout.name)) if record else None,
         )
         dspec = decision_spec(spec, generation)
-        decision = decide(dspec, state, inputs, now)
+        decision = decide(dspec, state_from_status(status), inputs, now)
         # write (+ announce)
         new_status = apply_to_status(status, decision, inputs, dspec, now)
         await self._write(obj, new_status, [*events, *decision.events], now)
-        self._record_metrics(namespace, name, rollout.uid, spec, decision, result, new_status)
+        self._record_metrics(namespace, rollout, decision, result, new_status)
         return next_wake(spec, new_status, now)
 
     async def _write(
@@ -229,6 +210,53 @@ class RolloutReconciler:
 
     def _flag(self, namespace: str, name: str) -> FlagRecord | None:
         return next((f for f in self._flags.get(namespace, ()) if f.name == name), None)
+
+    def _facts(
+        self,
+        namespace: str,
+        rollout: Rollout,
+        generation: int,
+        record: FlagRecord | None,
+        action: Action | None,
+    ) -> RoundFacts:
+        flag_name = rollout.spec.flag_ref.name
+        return RoundFacts(
+            namespace=namespace,
+            generation=generation,
+            claim=RolloutClaim(rollout.name, rollout.uid, flag_name, rollout.created),
+            claims=tuple(self._claims.get(namespace, ())),
+            flag=(
+                FlagFacts(record.name, record.input.key or record.name, record.integration)
+                if record is not None
+                else None
+            ),
+            action=action,
+        )
+
+    async def _analyse(
+        self,
+        client: measure.QueryClient,
+        round_plan: RoundPlan,
+        address: str,
+        spec: RolloutSpec,
+        status: RolloutStatus,
+        probe: ProbeOutcome,
+        now: datetime,
+    ) -> AnalysisResult | None:
+        """When the plan says an analysis is due: measure (in a thread), then judge."""
+        if not round_plan.analysis_due or round_plan.config is None:
+            return None
+        measured = await asyncio.to_thread(
+            measure.measure,
+            client,
+            round_plan.config,
+            stage=status.stage or Stage.INTERNAL,
+            time_in_stage=now - (status.stage_started_at or now),
+            now=now,
+            timeout=self._settings.prometheus_timeout,
+            address=address,
+        )
+        return judge(round_plan.config, measured, probe if spec.health_probe is not None else None)
 
     async def _validate(
         self, client: measure.QueryClient, round_plan: RoundPlan, address: str, now: datetime
@@ -309,13 +337,12 @@ class RolloutReconciler:
     def _record_metrics(
         self,
         namespace: str,
-        name: str,
-        uid: str,
-        spec: RolloutSpec,
+        rollout: Rollout,
         decision: Decision,
         result: AnalysisResult | None,
         status: RolloutStatus,
     ) -> None:
+        name, uid = rollout.name, rollout.uid
         for transition in decision.transitions:
             metrics.ROLLOUT_TRANSITIONS.labels(
                 transition.from_stage.value if transition.from_stage else "None",
@@ -326,7 +353,7 @@ class RolloutReconciler:
             metrics.ANALYSIS.labels(result.verdict.value).inc()
             if result.error_rate is not None:
                 metrics.ANALYSIS_ERROR_RATE.labels(namespace, name).set(result.error_rate)
-        flag = spec.flag_ref.name
+        flag = rollout.spec.flag_ref.name
         stage = status.stage.value if status.stage else ""
         phase = status.phase.value if status.phase else ""
         labels = (namespace, name, flag, stage, phase)
