@@ -34,7 +34,7 @@ from bench.rollouts.world import (
     passing,
     status_of,
 )
-from flagops.rollouts.analysis import QUERIES_PER_ANALYSIS
+from flagops.rollouts.queries import QUERIES_PER_ANALYSIS
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.wait import wait_for
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
 from flagops.api.resources import API_VERSION
@@ -73,15 +82,97 @@ class ApiModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def error_message(exc: ValidationError, part: str) -> str:
+    """`spec.a.b: msg; spec.c: msg` for a part of an object that failed its model."""
+    return "; ".join(
+        f"{part}.{'.'.join(str(p) for p in err['loc']) or '-'}: {err['msg']}"
+        for err in exc.errors(include_input=False, include_url=False)
+    )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_part(model: type[M], raw: Any, part: str) -> tuple[M | None, str | None]:
+    """`raw` as `model`, and what was wrong with it (None when nothing was).
+
+    Lenient: when the whole does not parse, the fields that do are kept and the rest
+    take their defaults; None only when even that fails (a required field is bad).
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        return None, f"{part}: not an object ({type(raw).__name__})"
+    try:
+        return model.model_validate(raw), None
+    except ValidationError as exc:
+        problem = error_message(exc, part)
+        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
+    try:
+        return model.model_validate({k: v for k, v in raw.items() if k not in bad}), problem
+    except ValidationError:
+        return None, problem
+
+
 class ApiObject(ApiModel):
     """What every flagops object has besides its spec and status."""
 
     api_version: str = API_VERSION
     metadata: dict[str, Any] = {}
+    # What `from_object` could not read (one message per part, `spec.x: msg`).
+    _problems: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @property
     def name(self) -> str:
         return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.metadata.get("namespace", ""))
+
+    @property
+    def uid(self) -> str:
+        return str(self.metadata.get("uid", ""))
+
+    @property
+    def created(self) -> str:
+        """metadata.creationTimestamp as the API gives it (RFC 3339, sorts as text)."""
+        return str(self.metadata.get("creationTimestamp", ""))
+
+    @property
+    def generation(self) -> int:
+        value = self.metadata.get("generation")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        value = self.metadata.get("annotations")
+        return value if isinstance(value, Mapping) else {}
+
+    @property
+    def problems(self) -> Mapping[str, str]:
+        """Per part (`spec`, `status`): what did not parse when read with `from_object`."""
+        return self._problems
+
+    @property
+    def spec_error(self) -> str | None:
+        """Why the spec did not parse, or None; a spec with an error must not be acted on."""
+        return self._problems.get("spec")
+
+    def unreadable(self, part: str, field: str) -> bool:
+        """Whether `from_object` could not read `part.field` (camelCase, as on the wire)."""
+        return any(
+            item.startswith((f"{part}.{field}:", f"{part}.{field}."))
+            for item in self._problems.get(part, "").split("; ")
+        )
+
+    def _with_problems(self, problems: Mapping[str, str | None]) -> None:
+        self._problems = {part: text for part, text in problems.items() if text}
+
+
+def read_metadata(obj: Mapping[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    return dict(meta) if isinstance(meta, Mapping) else {}
 
 
 class ConditionStatus(StrEnum):

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from flagops.api.common import ApiModel, ApiObject, Cohort, Condition, Timestamp, unique_items
+from flagops.api.common import (
+    ApiModel,
+    ApiObject,
+    Cohort,
+    Condition,
+    Timestamp,
+    read_metadata,
+    read_part,
+    unique_items,
+)
 from flagops.api.stages import Stage
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -251,3 +261,17 @@ class FeatureFlag(ApiObject):
     @property
     def key(self) -> str:
         return effective_key(self.name, self.spec)
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> FeatureFlag:
+        """The object as the API returned it; never raises. A part that does not parse is
+        named in `problems` and read as far as it goes (defaults for the rest)."""
+        spec, spec_problem = read_part(FeatureFlagSpec, obj.get("spec"), "spec")
+        status, status_problem = read_part(FeatureFlagStatus, obj.get("status"), "status")
+        flag = cls(
+            metadata=read_metadata(obj),
+            spec=spec or FeatureFlagSpec(),
+            status=status or FeatureFlagStatus(),
+        )
+        flag._with_problems({"spec": spec_problem, "status": status_problem})
+        return flag

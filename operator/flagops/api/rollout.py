@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -9,7 +10,16 @@ from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from flagops.api.common import ApiModel, ApiObject, Cohort, Condition, Timestamp, unique_items
+from flagops.api.common import (
+    ApiModel,
+    ApiObject,
+    Cohort,
+    Condition,
+    Timestamp,
+    read_metadata,
+    read_part,
+    unique_items,
+)
 from flagops.api.durations import Duration, format_duration, parse_duration
 from flagops.api.stages import Stage
 
@@ -449,3 +459,18 @@ class Rollout(ApiObject):
     kind: str = "Rollout"
     spec: RolloutSpec
     status: RolloutStatus = RolloutStatus()
+
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any]) -> Rollout:
+        """The object as the API returned it; never raises. A part that does not parse is
+        named in `problems` and read as far as it goes (defaults for the rest; a spec
+        without a readable flagRef names the flag "")."""
+        spec, spec_problem = read_part(RolloutSpec, obj.get("spec"), "spec")
+        status, status_problem = read_part(RolloutStatus, obj.get("status"), "status")
+        rollout = cls(
+            metadata=read_metadata(obj),
+            spec=spec or RolloutSpec.model_construct(flag_ref=FlagRef.model_construct(name="")),
+            status=status or RolloutStatus(),
+        )
+        rollout._with_problems({"spec": spec_problem, "status": status_problem})
+        return rollout

@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from flagops.api.common import error_message
+
 __all__ = [
     "RolloutClaim",
     "claim_from_object",
@@ -25,10 +27,7 @@ __all__ = [
 
 def spec_error_message(exc: ValidationError) -> str:
     """`spec.a.b: msg; spec.c: msg` for a spec that failed its model."""
-    return "; ".join(
-        f"spec.{'.'.join(str(p) for p in err['loc']) or '-'}: {err['msg']}"
-        for err in exc.errors(include_input=False, include_url=False)
-    )
+    return error_message(exc, "spec")
 
 
 @dataclass(frozen=True)

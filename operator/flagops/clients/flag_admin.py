@@ -17,8 +17,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from flagops.api.featureflag import FeatureFlagSpec, source_rollout
+from flagops.api.featureflag import FeatureFlag, FeatureFlagSpec, source_rollout
 from flagops.api.resources import FEATUREFLAGS, ROLLOUTS, Resource
+from flagops.api.rollout import Rollout
 from flagops.api.stages import Stage
 from flagops.api.validation import spec_error_message
 from flagops.clients.base import NamespacedClient, call, status_body
@@ -31,7 +32,7 @@ from flagops.clients.errors import (
 )
 from flagops.clients.kubeconfig import default_namespace
 from flagops.flags.document import FlagState
-from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
+from flagops.publishing.resolve import FlagInput, RolloutControl, effective_state
 
 __all__ = [
     "CompletedRollout",
@@ -74,26 +75,24 @@ UNPUBLISHED = "unpublished"
 
 
 def summarize_flag(obj: dict[str, Any]) -> FlagSummary:
-    name = str(obj["metadata"]["name"])
-    spec = obj.get("spec") or {}
-    key = str(spec.get("key") or name)
-    spec_enabled = bool(spec.get("enabled", False))
-    spec_percent = int(spec.get("rolloutPercent", 0))
-    spec_cohorts = tuple(str(c) for c in spec.get("allowedCohorts") or ())
-    effective = (obj.get("status") or {}).get("effective")
-    if not isinstance(effective, dict):
+    flag = FeatureFlag.from_object(obj)
+    spec_enabled = flag.spec.enabled
+    spec_percent = flag.spec.rollout_percent
+    spec_cohorts = tuple(flag.spec.allowed_cohorts)
+    effective = flag.status.effective
+    if effective is None:
         return FlagSummary(
-            name, key, spec_enabled, spec_percent, spec_cohorts, None, UNPUBLISHED,
+            flag.name, flag.key, spec_enabled, spec_percent, spec_cohorts, None, UNPUBLISHED,
             spec_enabled, spec_percent, spec_cohorts,
         )  # fmt: skip
     return FlagSummary(
-        name=name,
-        key=key,
-        enabled=bool(effective.get("enabled", False)),
-        percent=int(effective.get("rolloutPercent", 0)),
-        cohorts=tuple(str(c) for c in effective.get("allowedCohorts") or ()),
-        stage=effective.get("stage"),
-        source=str(effective.get("source") or UNPUBLISHED),
+        name=flag.name,
+        key=flag.key,
+        enabled=effective.enabled,
+        percent=effective.rollout_percent,
+        cohorts=tuple(effective.allowed_cohorts),
+        stage=effective.stage.value if effective.stage else None,
+        source=effective.source,
         spec_enabled=spec_enabled,
         spec_percent=spec_percent,
         spec_cohorts=spec_cohorts,
@@ -182,8 +181,7 @@ class FlagAdmin(NamespacedClient):
         matches = [
             o
             for o in self._items(FEATUREFLAGS)
-            if o["metadata"]["name"] == key_or_name
-            or (o.get("spec") or {}).get("key") == key_or_name
+            if key_or_name in (o["metadata"]["name"], FeatureFlag.from_object(o).spec.key)
         ]
         if not matches:
             raise FlagNotFound(key_or_name, self.namespace)
@@ -296,26 +294,18 @@ class FlagAdmin(NamespacedClient):
         """
         for _ in range(_CONFLICT_RETRIES):
             obj = self._get(ROLLOUTS, rollout)
-            spec = obj.get("spec") or {}
-            flag_name = str((spec.get("flagRef") or {}).get("name") or "")
-            raw_stage = str((obj.get("status") or {}).get("stage"))
-            if raw_stage not in Stage.__members__:
+            model = Rollout.from_object(obj)
+            if model.status.stage is None:
                 raise FlagopsError(
                     f'Rollout "{rollout}" holds no stage yet, so there is nothing to complete;'
                     f" delete it (kubectl delete rollout {rollout}) to drop it"
                 )
-            stage = Stage(raw_stage)
-            flag = self.find(f"featureflag/{flag_name}")
-            meta = flag["metadata"]
-            control = RolloutControl(
-                name=rollout,
-                flag_name=flag_name,
-                stage=stage,
-                internal_cohorts=tuple(spec.get("internalCohorts", ["internal"])),
-                created=str(obj["metadata"].get("creationTimestamp", "")),
-            )
-            flag_input = FlagInput.from_spec(
-                flag_name, str(meta.get("creationTimestamp", "")), flag.get("spec") or {}
+            control = RolloutControl.from_rollout(model)
+            if control is None:
+                raise FlagopsError(f'Rollout "{rollout}" is unreadable: {model.spec_error}')
+            stage, flag_name = control.stage, control.flag_name
+            flag_input = FlagInput.from_flag(
+                FeatureFlag.from_object(self.find(f"featureflag/{flag_name}"))
             )
             state, _ = effective_state(flag_input, control)
 

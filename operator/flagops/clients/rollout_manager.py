@@ -20,15 +20,14 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, ActionVerb, format_action, new_action_id
-from flagops.api.featureflag import FeatureFlagSpec, effective_key
+from flagops.api.featureflag import FeatureFlag, FeatureFlagSpec
 from flagops.api.resources import FEATUREFLAGS, ROLLOUTS
-from flagops.api.rollout import FlagRef, RolloutSpec
+from flagops.api.rollout import FlagRef, Rollout, RolloutSpec
 from flagops.api.stages import Stage
 from flagops.api.validation import (
     claim_from_object,
     missing_flag_message,
     ownership_problem,
-    spec_error_message,
 )
 from flagops.clients.base import NamespacedClient, call, translate_api_error
 from flagops.clients.errors import FlagopsError, Forbidden, InvalidChange, NotFound
@@ -37,10 +36,10 @@ from flagops.clients.rollout_summary import (
     ActionOutcome,
     Check,
     RolloutSummary,
-    lenient_status,
     summarize_rollout,
 )
-from flagops.rollouts import analysis
+from flagops.rollouts import measure, queries
+from flagops.rollouts.prometheus import QueryFailed
 
 __all__ = [
     "ActionOutcome",
@@ -233,15 +232,15 @@ class RolloutManager(NamespacedClient):
         )  # fmt: skip
         obj = patched
         while True:
-            record = ((obj.get("status") or {}).get("lastAction")) or {}
-            if record.get("id") == action_id:
-                summary = summarize_rollout(obj)
+            summary = summarize_rollout(obj)
+            record = summary.status.last_action
+            if record is not None and record.id == action_id:
                 return ActionOutcome(
                     name=name,
                     verb=verb.value,
                     id=action_id,
-                    result=str(record.get("result", "")),
-                    message=record.get("message"),
+                    result=record.result.value,
+                    message=record.message,
                     status=summary,
                 )
             if deadline.remaining <= 0:
@@ -305,11 +304,11 @@ class RolloutManager(NamespacedClient):
         Rollout's status (flagops.api.validation), so the two never disagree.
         """
         obj = self._get(ROLLOUTS, name)
+        rollout = Rollout.from_object(obj)
+        if rollout.spec_error is not None:
+            return [Check("spec", False, rollout.spec_error)]
+        spec = rollout.spec
         checks: list[Check] = []
-        try:
-            spec = RolloutSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
-            return [Check("spec", False, spec_error_message(exc))]
         checks.append(Check("spec", True, "spec is valid"))
         flag_check, flag_spec, flag_key = self._check_flag(spec.flag_ref.name)
         checks.append(flag_check)
@@ -327,16 +326,15 @@ class RolloutManager(NamespacedClient):
                 None,
                 flag,
             )
-        try:
-            spec = FeatureFlagSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
+        model = FeatureFlag.from_object(obj)
+        if model.spec_error is not None:
             return (
-                Check("flag exists", False, f'FeatureFlag "{flag}" is invalid: {exc}'),
+                Check("flag exists", False, f'FeatureFlag "{flag}" is invalid: {model.spec_error}'),
                 None,
                 flag,
             )
-        key = effective_key(flag, spec)
-        return Check("flag exists", True, f'FeatureFlag "{flag}" (key {key})'), spec, key
+        key = model.key
+        return Check("flag exists", True, f'FeatureFlag "{flag}" (key {key})'), model.spec, key
 
     def _check_single_rollout(self, obj: dict[str, Any], *, flag_exists: bool) -> Check:
         """The operator's rule: of the Rollouts naming one flag, the oldest runs."""
@@ -374,34 +372,34 @@ class RolloutManager(NamespacedClient):
                 " applies"
             )
             return [Check(n, True, why, skipped=True) for n in names]
-        shown = analysis.redact_address(address)
+        shown = measure.redact_address(address)
         if flag_spec is None:
             return [Check(n, True, "needs the flag", skipped=True) for n in names[1:]]
         try:
-            config = analysis.config_for(
+            config = queries.config_for(
                 spec, flag=flag_key, integration=flag_spec.integration, namespace=self.namespace
             )
-        except analysis.TemplateError as exc:
+        except queries.TemplateError as exc:
             return [Check(n, False, str(exc)) for n in names[1:]]
-        prom = analysis.prometheus_client(address)
+        prom = measure.prometheus_client(address)
         now = datetime.now(UTC)
         try:
-            analysis.run_query(prom, "vector(1)", now, analysis.DEFAULT_TIMEOUT_SECONDS, address)
-        except analysis.QueryFailed as exc:
+            measure.run_query(prom, "vector(1)", now, queries.DEFAULT_TIMEOUT_SECONDS, address)
+        except QueryFailed as exc:
             return [Check(names[0], False, str(exc))] + [
                 Check(n, False, "Prometheus is unreachable") for n in names[1:]
             ]
         checks = [Check(names[0], True, f"Prometheus {shown} answers")]
-        status = lenient_status(obj.get("status") or {})
+        status = Rollout.from_object(obj).status
         stage = status.stage or Stage.DISABLED
         started = status.stage_started_at
         in_stage = now - started if started else timedelta(0)
-        values = analysis.template_values(config, stage, in_stage)
+        values = queries.template_values(config, stage, in_stage)
         for check_name, template in (
             (names[1], config.error_rate_query),
             (names[2], config.sample_count_query),
         ):
-            result = analysis.validate_query(prom, template, values, now, address=address)
+            result = measure.validate_query(prom, template, values, now, address=address)
             checks.append(Check(check_name, result.ok, result.message))
         return checks
 

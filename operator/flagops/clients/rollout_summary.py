@@ -6,8 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from flagops.api.actions import ACTION_ANNOTATION
 from flagops.api.common import Condition, parse_timestamp
 from flagops.api.rollout import (
@@ -16,6 +14,7 @@ from flagops.api.rollout import (
     HealthRecord,
     Phase,
     ProbeRecord,
+    Rollout,
     RolloutStatus,
 )
 from flagops.api.stages import Stage
@@ -24,7 +23,6 @@ __all__ = [
     "ActionOutcome",
     "Check",
     "RolloutSummary",
-    "lenient_status",
     "summarize_rollout",
 ]
 
@@ -101,41 +99,29 @@ class Check:
     skipped: bool = False  # could not be checked from here; does not fail validation
 
 
-def lenient_status(raw: dict[str, Any]) -> RolloutStatus:
-    """The status model; a field this client version cannot read is dropped, not fatal."""
-    try:
-        return RolloutStatus.model_validate(raw)
-    except ValidationError as exc:
-        bad = {str(err["loc"][0]) for err in exc.errors() if err["loc"]}
-        try:
-            return RolloutStatus.model_validate({k: v for k, v in raw.items() if k not in bad})
-        except ValidationError:
-            return RolloutStatus()
-
-
 def summarize_rollout(obj: dict[str, Any]) -> RolloutSummary:
-    meta = obj.get("metadata") or {}
-    spec = obj.get("spec") or {}
-    analysis_spec = spec.get("analysis") or {}
-    status = lenient_status(obj.get("status") or {})
-    annotation = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+    """What `kubectl flagops status` shows; a part this client cannot read takes its
+    defaults (Rollout.from_object), never fails."""
+    rollout = Rollout.from_object(obj)
+    spec, status = rollout.spec, rollout.status
+    annotation = rollout.annotations.get(ACTION_ANNOTATION)
     pending = None
     if annotation:
         _, _, action_id = str(annotation).rpartition("@")
         if status.last_action is None or status.last_action.id != action_id:
             pending = str(annotation)
-    raw_target = spec.get("targetStage", Stage.FULL.value)
+    generation = rollout.metadata.get("generation")
     return RolloutSummary(
-        name=str(meta.get("name", "")),
-        namespace=str(meta.get("namespace", "")),
-        flag=str((spec.get("flagRef") or {}).get("name", "")),
-        target_stage=Stage(raw_target) if raw_target in Stage.__members__ else Stage.FULL,
-        paused=bool(spec.get("paused", False)),
-        auto_advance=bool(spec.get("autoAdvance", True)),
-        error_threshold=float(analysis_spec.get("errorThreshold", 0.05)),
-        min_sample_size=int(analysis_spec.get("minSampleSize", 100)),
-        generation=meta.get("generation"),
-        created=parse_timestamp(meta.get("creationTimestamp")),
+        name=rollout.name,
+        namespace=rollout.namespace,
+        flag=spec.flag_ref.name,
+        target_stage=spec.target_stage,
+        paused=spec.paused,
+        auto_advance=spec.auto_advance,
+        error_threshold=spec.analysis.error_threshold,
+        min_sample_size=spec.analysis.min_sample_size,
+        generation=generation if isinstance(generation, int) else None,
+        created=parse_timestamp(rollout.created),
         status=status,
         pending_action=pending,
     )

@@ -1,84 +1,35 @@
-"""kopf handlers: thin wiring from watch events to the publisher and the rollout reconciler.
+"""kopf handlers: registration only; each handler is one call into `OperatorEvents`.
 
 Handlers are registered on a registry built per run, so the settings and clients
 they close over are explicit (and tests can build several operators side by side).
+What each event does, and which events are filtered out, is controller/events.py.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
-from flagops.api.actions import ACTION_ANNOTATION
 from flagops.api.resources import GROUP, VERSION
-from flagops.api.stages import Stage
-from flagops.api.validation import RolloutClaim, claim_from_object
+from flagops.api.validation import RolloutClaim
 from flagops.controller import sharing_handlers
+from flagops.controller.events import (
+    CLAIM_INDEX,
+    CONFIGMAP_INDEX,
+    FLAG_INDEX,
+    ROLLOUT_INDEX,
+    OperatorEvents,
+    flag_record,
+    rollout_claim,
+    rollout_control,
+)
 from flagops.controller.kube import Kube
-from flagops.controller.publisher import FLAGS_KEY, MANAGED_BY, FlagPublisher, FlagRecord
+from flagops.controller.publisher import MANAGED_BY, FlagPublisher
 from flagops.controller.rollouts import RolloutReconciler
-from flagops.flags.resolve import FlagInput, RolloutControl, effective_state
+from flagops.publishing.record import FlagRecord
+from flagops.publishing.resolve import RolloutControl
 from flagops.rollouts.probe_job import ROLLOUT_LABEL
-
-logger = logging.getLogger(__name__)
-
-
-def flag_record(body: kopf.Body) -> FlagRecord:
-    """What the index keeps of a FeatureFlag. Never raises: kopf holds every handler back
-    until each object is indexed, so one unreadable object must not fail its index call."""
-    meta = body["metadata"]
-    try:
-        spec = body.get("spec") or {}
-        status = body.get("status") or {}
-        return FlagRecord(
-            name=meta["name"],
-            uid=meta["uid"],
-            generation=meta.get("generation", 0),
-            input=FlagInput.from_spec(meta["name"], meta["creationTimestamp"], spec),
-            status=dict(status) if isinstance(status, Mapping) else {},
-            integration=spec.get("integration") if isinstance(spec, Mapping) else None,
-        )
-    except Exception as exc:
-        logger.warning("FeatureFlag %s is unreadable: %s", meta.get("name"), type(exc).__name__)
-        return FlagRecord(
-            name=str(meta.get("name", "")),
-            uid=str(meta.get("uid", "")),
-            generation=meta.get("generation", 0),
-            input=FlagInput(
-                name=str(meta.get("name", "")),
-                created=str(meta.get("creationTimestamp", "")),
-                key=None,
-                spec_error=f"the object is unreadable ({type(exc).__name__})",
-            ),
-        )
-
-
-def rollout_control(body: kopf.Body) -> RolloutControl | None:
-    """The Rollout's hold on its flag, or None while it holds no stage (or is unreadable)."""
-    try:
-        stage = (body.get("status") or {}).get("stage")
-        spec = body.get("spec") or {}
-        flag_name = (spec.get("flagRef") or {}).get("name")
-        if not isinstance(stage, str) or stage not in Stage.__members__ or not flag_name:
-            return None
-        cohorts = spec.get("internalCohorts", ["internal"])
-        return RolloutControl(
-            name=body["metadata"]["name"],
-            flag_name=str(flag_name),
-            stage=Stage(stage),
-            internal_cohorts=tuple(c for c in cohorts if isinstance(c, str)),
-            created=body["metadata"]["creationTimestamp"],
-        )
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
-        logger.warning("Rollout %s is unreadable: %s", body["metadata"].get("name"), exc)
-        return None
-
-
-def rollout_claim(body: kopf.Body) -> RolloutClaim:
-    return claim_from_object(body)
 
 
 def register(
@@ -88,22 +39,24 @@ def register(
     reconciler: RolloutReconciler,
     configmap_name: str,
 ) -> None:
-    def is_flags_configmap(name: str, **_: Any) -> bool:
-        return name == configmap_name
+    on = OperatorEvents(kube, publisher, reconciler, configmap_name)
 
-    @kopf.index(GROUP, VERSION, "featureflags", id="flag_index", registry=registry)
+    def is_flags_configmap(name: str, **_: Any) -> bool:
+        return on.is_flags_configmap(name)
+
+    @kopf.index(GROUP, VERSION, "featureflags", id=FLAG_INDEX, registry=registry)
     def flag_index(
         namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str | None, FlagRecord]:
         return {namespace: flag_record(body)}
 
-    @kopf.index(GROUP, VERSION, "rollouts", id="rollout_index", registry=registry)
+    @kopf.index(GROUP, VERSION, "rollouts", id=ROLLOUT_INDEX, registry=registry)
     def rollout_index(
         namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str | None, RolloutControl | None]:
         return {namespace: rollout_control(body)}
 
-    @kopf.index(GROUP, VERSION, "rollouts", id="claim_index", registry=registry)
+    @kopf.index(GROUP, VERSION, "rollouts", id=CLAIM_INDEX, registry=registry)
     def claim_index(
         namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str | None, RolloutClaim]:
@@ -113,7 +66,7 @@ def register(
         "",
         "v1",
         "configmaps",
-        id="configmap_index",
+        id=CONFIGMAP_INDEX,
         labels=MANAGED_BY,
         when=is_flags_configmap,
         registry=registry,
@@ -121,18 +74,10 @@ def register(
     def configmap_index(
         namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str | None, str | None]:
-        return {namespace: (body.get("data") or {}).get("flags.json")}
-
-    def bind(**kwargs: Any) -> None:
-        publisher.bind(kwargs["flag_index"], kwargs["rollout_index"], kwargs["configmap_index"])
-        reconciler.bind(kwargs["flag_index"], kwargs["claim_index"])
-        publisher.sharing.bind(kwargs[sharing_handlers.COPY_INDEX])
+        return {namespace: on.configmap_text(body)}
 
     def publish(namespace: str | None, **kwargs: Any) -> None:
-        if namespace is None:
-            return
-        bind(**kwargs)
-        publisher.request(namespace)
+        on.publish(namespace, kwargs)
 
     sharing_handlers.register(registry, publisher, configmap_name, publish)
 
@@ -140,71 +85,13 @@ def register(
     async def flag_changed(
         type: str | None, namespace: str | None, uid: str, meta: kopf.Meta, **kwargs: Any
     ) -> None:
-        # Only the spec (generation) and the flag's existence change what is published;
-        # our own status patches come back here too and need no flush.
-        generation = meta.get("generation")
-        if type == "DELETED" or generations.get(uid) != generation:
-            publish(namespace, **kwargs)
-        if type == "DELETED":
-            generations.pop(uid, None)
-        else:
-            generations[uid] = generation
-
-    generations: dict[str, Any] = {}
-
-    # What each Rollout last held: most Rollout events are its own analysis writes, which
-    # change nothing the flags publish, and must not keep the publisher busy.
-    holds: dict[str, RolloutControl | None] = {}
+        on.flag_changed(type, namespace, uid, meta.get("generation"), kwargs)
 
     @kopf.on.event(GROUP, VERSION, "rollouts", registry=registry)
     async def rollout_changed(
-        type: str | None,
-        namespace: str | None,
-        name: str,
-        uid: str,
-        body: kopf.Body,
-        meta: kopf.Meta,
-        **kwargs: Any,
+        type: str | None, namespace: str | None, body: kopf.Body, **kwargs: Any
     ) -> None:
-        bind(**kwargs)
-        hold = rollout_control(body)
-        if type == "DELETED" or uid not in holds or holds[uid] != hold:
-            publish(namespace, **kwargs)
-        holds[uid] = hold
-        if type == "DELETED" and namespace is not None:
-            holds.pop(uid, None)
-            reconciler.forget(uid, namespace, name)
-            await warn_on_handback(namespace, body, kwargs["flag_index"])
-        else:
-            reconciler.notice(
-                uid, meta.get("generation", 0), meta.annotations.get(ACTION_ANNOTATION)
-            )
-
-    async def warn_on_handback(namespace: str, body: kopf.Body, flags: Any) -> None:
-        """Deleting a Rollout hands its flag back to the spec: say so when exposure changes."""
-        control = rollout_control(body)
-        if control is None:
-            return
-        flag = next((f for f in flags.get(namespace, ()) if f.name == control.flag_name), None)
-        if flag is None or flag.input.key is None:
-            return
-        held, _ = effective_state(flag.input, control)
-        handed_back, _ = effective_state(flag.input, None)
-        if (held.enabled, held.rollout_percent, held.allowed_cohorts) == (
-            handed_back.enabled,
-            handed_back.rollout_percent,
-            handed_back.allowed_cohorts,
-        ):
-            return
-        await kube.post_event(
-            flag.involved(namespace),
-            "Warning",
-            "RolloutDeleted",
-            f"Rollout {control.name} was deleted at stage {control.stage.value}; the flag is back"
-            f" to its spec: enabled={handed_back.enabled}, rolloutPercent="
-            f"{handed_back.rollout_percent} (was enabled={held.enabled}, rolloutPercent="
-            f"{held.rollout_percent}). Use `kubectl flagops complete` to keep a stage.",
-        )
+        await on.rollout_changed(type, namespace, body, kwargs)
 
     # A daemon per Rollout runs its analysis loop; kopf stops it on deletion and
     # pauses it while another replica is active (peering).
@@ -214,29 +101,20 @@ def register(
     async def rollout_loop(
         namespace: str | None, name: str, uid: str, stopped: kopf.DaemonStopped, **kwargs: Any
     ) -> None:
-        if namespace is None:
-            return
-        bind(**kwargs)
-        await reconciler.run(namespace, name, uid, stopped)
+        await on.run_rollout(namespace, name, uid, stopped, kwargs)
 
-    # A probe Job finishing wakes its Rollout at once.
     @kopf.on.event("batch", "v1", "jobs", labels={ROLLOUT_LABEL: kopf.PRESENT}, registry=registry)
     async def probe_job_changed(meta: kopf.Meta, **_: Any) -> None:
-        for owner in meta.get("ownerReferences") or []:
-            if owner.get("kind") == "Rollout":
-                reconciler.wake(owner["uid"])
+        on.probe_job_changed(meta)
 
-    # A deleted or hand-edited ConfigMap is noticed here and restored by the next flush.
     @kopf.on.event(
         "", "v1", "configmaps", labels=MANAGED_BY, when=is_flags_configmap, registry=registry
     )
     async def configmap_changed(
         type: str | None, namespace: str | None, body: kopf.Body, **kwargs: Any
     ) -> None:
-        text = (body.get("data") or {}).get(FLAGS_KEY)
-        if namespace is not None and (type == "DELETED" or not publisher.wrote(namespace, text)):
-            publish(namespace, **kwargs)
+        on.configmap_changed(type, namespace, body, kwargs)
 
     @kopf.on.cleanup(registry=registry)
     async def stop_publishing(**_: Any) -> None:
-        await publisher.close()
+        await on.close()

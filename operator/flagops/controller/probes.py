@@ -1,34 +1,29 @@
 """Probe Jobs of one Rollout round: read the running Job's result, start the next when due.
 
-Idempotent across restarts: a Job's name carries the Rollout and the sequence
-number recorded in status, so a round repeated after a kill that came between
-the Job's creation and the status write finds the Job (409) instead of making
-a second one.
+What to do is the round plan's (rollouts/plan.py); this module does the
+Kubernetes I/O. Idempotent across restarts: a Job's name carries the Rollout
+and the sequence number recorded in status, so a round repeated after a kill
+that came between the Job's creation and the status write finds the Job (409)
+instead of making a second one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flagops.api.rollout import RolloutSpec, RolloutStatus
-from flagops.api.stages import Stage
 from flagops.controller import metrics
 from flagops.controller.kube import Kube
-from flagops.controller.publisher import FlagRecord
 from flagops.controller.settings import Settings
 from flagops.rollouts import probe_job
-from flagops.rollouts.decide import Event, EventType, ProbeOutcome
-from flagops.rollouts.state import probe_outcome, record_probe
+from flagops.rollouts.model import Event, EventType, ProbeOutcome
+from flagops.rollouts.plan import RoundPlan, probe_start_due
+from flagops.rollouts.state import probe_outcome, record_probe, state_from_status
 
 logger = logging.getLogger(__name__)
-
-# A probe Job whose result has not come this long after its deadline is forgotten.
-PROBE_GRACE = timedelta(seconds=30)
-# While a probe runs, look at it at least this often even if no Job event wakes us.
-PROBE_POLL = timedelta(seconds=5)
 
 
 class ProbeRunner:
@@ -38,60 +33,25 @@ class ProbeRunner:
 
     async def step(
         self,
-        namespace: str,
         obj: Mapping[str, Any],
         spec: RolloutSpec,
         status: RolloutStatus,
-        stage: Stage | None,
+        plan: RoundPlan,
         now: datetime,
-        flag: FlagRecord | None,
+        flag_integration: str | None,
         events: list[Event],
-        *,
-        start: bool = True,
     ) -> tuple[RolloutStatus, ProbeOutcome]:
-        """Read the running probe Job's result; start the next when due (and `start`: a
-        Degraded Rollout has no integration to probe for sure, nor a flag of its own)."""
+        """Read the running probe Job's result; start the next when the plan allows and
+        one is due. `flag_integration` is the flag's, the probe's default."""
         probe = spec.health_probe
         if probe is None:
             return status, ProbeOutcome.NONE
-        integration = probe.integration or (flag.integration if flag else None) or ""
-        if status.active_probe_job:
-            job = await self._kube.read_job(namespace, status.active_probe_job)
-            result = None
-            if job is not None:
-                pods = await self._kube.job_pods(namespace, status.active_probe_job)
-                result = probe_job.probe_result_from_job(job, pods)
-            if result is not None:
-                status = record_probe(status, result.to_record(now), stage)
-                outcome = "success" if result.succeeded else "failure"
-                metrics.PROBES.labels(integration, outcome).inc()
-                if not result.succeeded:
-                    events.append(
-                        Event(
-                            EventType.WARNING,
-                            "ProbeFailed",
-                            f"probe {result.job}: {result.message}",
-                        )
-                    )
-            elif job is None or probe_job.probe_overdue(
-                started_at=status.active_probe_started_at,
-                timeout=probe.timeout_delta,
-                now=now,
-                grace=PROBE_GRACE,
-            ):
-                logger.warning(
-                    "probe job %s vanished or overran; starting anew", status.active_probe_job
-                )
-                status = status.model_copy(
-                    update={"active_probe_job": None, "active_probe_started_at": None}
-                )
-        if start and probe_job.probe_is_due(
-            every=probe.every_delta,
-            last_started_at=status.active_probe_started_at
-            or (status.last_probe.time if status.last_probe else None),
-            active_job=status.active_probe_job,
-            now=now,
-        ):
+        namespace = obj["metadata"]["namespace"]
+        if plan.read_probe_job:
+            status = await self._read(
+                namespace, plan, status, probe.integration or flag_integration or "", events, now
+            )
+        if plan.start_probes and probe_start_due(spec, status, now):
             sequence = status.probe_sequence + 1
             body = probe_job.build_probe_job(
                 rollout_name=obj["metadata"]["name"],
@@ -100,7 +60,7 @@ class ProbeRunner:
                 sequence=sequence,
                 probe=probe,
                 image=probe.image or self._settings.probe_image,
-                default_integration=flag.integration if flag else None,
+                default_integration=flag_integration,
                 settings=probe_job.ProbeJobSettings(extra_env=dict(self._settings.probe_env)),
             )
             await self._kube.create_job(namespace, body)
@@ -112,3 +72,34 @@ class ProbeRunner:
                 }
             )
         return status, probe_outcome(status)
+
+    async def _read(
+        self,
+        namespace: str,
+        plan: RoundPlan,
+        status: RolloutStatus,
+        integration: str,
+        events: list[Event],
+        now: datetime,
+    ) -> RolloutStatus:
+        """Status with the running Job's result recorded, or the Job forgotten when it
+        vanished or overran; unchanged while it runs."""
+        name = plan.read_probe_job or ""
+        job = await self._kube.read_job(namespace, name)
+        result = None
+        if job is not None:
+            pods = await self._kube.job_pods(namespace, name)
+            result = probe_job.probe_result_from_job(job, pods)
+        if result is not None:
+            metrics.PROBES.labels(integration, "success" if result.succeeded else "failure").inc()
+            if not result.succeeded:
+                events.append(
+                    Event(EventType.WARNING, "ProbeFailed", f"probe {result.job}: {result.message}")
+                )
+            return record_probe(status, result.to_record(now), state_from_status(status).stage)
+        if job is None or plan.abandon_unfinished_probe:
+            logger.warning("probe job %s vanished or overran; starting anew", name)
+            return status.model_copy(
+                update={"active_probe_job": None, "active_probe_started_at": None}
+            )
+        return status

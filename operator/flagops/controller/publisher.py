@@ -2,7 +2,7 @@
 
 Inputs come from kopf indexes (complete before any handler runs, so a restarted
 operator never publishes a half-listed namespace); the decision is
-`flagops.flags.resolve`; this module only does the I/O.
+`flagops.publishing.resolve`; this module only does the I/O.
 """
 
 from __future__ import annotations
@@ -18,23 +18,15 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from flagops.api.resources import GROUP, VERSION
 from flagops.controller import metrics
 from flagops.controller.coalescer import Coalescer
-from flagops.controller.fit import Fitted, entry_size, fit_document
-from flagops.controller.flag_status import (
-    DOCUMENT_TOO_LARGE,
-    conflict_message,
-    desired_status,
-    prune_none,
-    too_large_message,
-    was_omitted,
-)
 from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
 from flagops.controller.sharing import ShareWriter, with_share_condition
 from flagops.flags.document import FlagState, read_document
-from flagops.flags.resolve import (
+from flagops.publishing.fit import Fitted, entry_size, fit_document
+from flagops.publishing.record import FlagRecord
+from flagops.publishing.resolve import (
     FlagInput,
     FlagOutcome,
     Resolution,
@@ -42,7 +34,15 @@ from flagops.flags.resolve import (
     effective_state,
     resolve,
 )
-from flagops.flags.sharing import ShareReport
+from flagops.publishing.sharing import ShareReport
+from flagops.publishing.status import (
+    DOCUMENT_TOO_LARGE,
+    conflict_message,
+    desired_status,
+    prune_none,
+    too_large_message,
+    was_omitted,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,25 +54,6 @@ STATUS_PATCH_CONCURRENCY = 16
 
 class PublishFailed(Exception):
     """The namespace's ConfigMap could not be written; the message says why (no secrets)."""
-
-
-@dataclass(frozen=True)
-class FlagRecord:
-    """What the flag index keeps of one FeatureFlag."""
-
-    name: str
-    uid: str
-    generation: int
-    input: FlagInput
-    status: Mapping[str, Any] = field(default_factory=dict)
-    integration: str | None = None
-
-    def involved(self, namespace: str) -> dict[str, Any]:
-        return {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "FeatureFlag",
-            "metadata": {"name": self.name, "namespace": namespace, "uid": self.uid},
-        }
 
 
 @dataclass

@@ -1,8 +1,9 @@
-"""One reconcile round of a Rollout: gather inputs, call the pure decision, write results.
+"""One reconcile round of a Rollout: fetch, plan, do what the plan asks, decide, write.
 
-Argo Rollouts' split: the I/O here (Kubernetes, Prometheus, probe Jobs) only
-collects `DecisionInputs`; `flagops.rollouts.decide` says what happens; this
-module writes status, Events, Jobs and metrics. Everything the next round needs
+Argo Rollouts' split: `rollouts.plan` says which I/O the round needs, this
+module does it (Kubernetes, probe Jobs, `rollouts.measure` for Prometheus),
+`rollouts.judge` turns measurements into a verdict, `rollouts.decide` says what
+happens, and this module writes status, Events and metrics. Everything the next round needs
 is in `status`, so any replica can take over at any moment.
 """
 
@@ -13,34 +14,38 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import kopf
-from pydantic import ValidationError
 
 from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
 from flagops.api.common import ConditionStatus, set_condition
 from flagops.api.featureflag import rollout_source
 from flagops.api.resources import ROLLOUTS
-from flagops.api.rollout import Phase, RolloutCondition, RolloutSpec, RolloutStatus
+from flagops.api.rollout import Phase, Rollout, RolloutCondition, RolloutSpec, RolloutStatus
 from flagops.api.stages import PERCENT, Stage
-from flagops.api.validation import RolloutClaim, ownership_problem, spec_error_message
+from flagops.api.validation import RolloutClaim
 from flagops.controller import metrics
 from flagops.controller.announcements import Announcer
 from flagops.controller.kube import Kube
-from flagops.controller.probes import PROBE_POLL, ProbeRunner
-from flagops.controller.publisher import FlagRecord
+from flagops.controller.probes import ProbeRunner
 from flagops.controller.settings import Settings
-from flagops.rollouts import analysis
-from flagops.rollouts.decide import (
+from flagops.publishing.record import FlagRecord
+from flagops.rollouts import measure
+from flagops.rollouts.decide import decide
+from flagops.rollouts.judge import AnalysisResult, judge
+from flagops.rollouts.model import (
     Decision,
     DecisionInputs,
     Event,
     EventType,
     FlagSnapshot,
-    decide,
+    ProbeOutcome,
 )
+from flagops.rollouts.plan import FlagFacts, RoundFacts, RoundPlan, next_wake, plan
+from flagops.rollouts.queries import template_values
 from flagops.rollouts.state import (
     apply_to_status,
     decision_spec,
@@ -133,109 +138,61 @@ class RolloutReconciler:
             metrics.RECONCILE_SECONDS.labels("rollouts").observe(time.perf_counter() - started)
 
     async def _reconcile(self, namespace: str, obj: dict[str, Any]) -> float:
-        meta = obj["metadata"]
-        name, uid, generation = meta["name"], meta["uid"], int(meta.get("generation", 1))
-        now = datetime.now(UTC)
-        status = RolloutStatus.model_validate(obj.get("status") or {})
-        try:
-            spec = RolloutSpec.model_validate(obj.get("spec") or {})
-        except ValidationError as exc:
+        """fetch → plan → do what the plan asks → decide → write (+ announce)."""
+        # fetch: the object, and what the indexes know of the rest
+        rollout = Rollout.from_object(obj)
+        spec, status, now = rollout.spec, rollout.status, datetime.now(UTC)
+        generation = int(obj["metadata"].get("generation", 1))
+        if rollout.spec_error is not None:
             # The schema rejects what it can; what slips through is reported, never raised.
-            await self._degrade(obj, status, generation, spec_error_message(exc), now)
+            await self._degrade(obj, status, generation, rollout.spec_error, now)
             return 3600.0
-
-        flag = self._flag(namespace, spec.flag_ref.name)
-        degraded = self._ownership_problem(namespace, spec, uid, meta, flag)
-        config: analysis.AnalysisConfig | None = None
-        if degraded is None and flag is not None:
-            try:
-                config = analysis.config_for(
-                    spec,
-                    flag=flag.input.key or flag.name,
-                    integration=flag.integration,
-                    namespace=namespace,
-                )
-            except analysis.TemplateError as exc:
-                degraded = f"analysis queries: {exc}"
-        probe_spec = spec.health_probe
-        if (
-            degraded is None
-            and flag is not None
-            and probe_spec is not None
-            and not (probe_spec.integration or flag.integration)
-        ):
-            degraded = "healthProbe.integration is unset and the flag names no integration"
-
-        dspec = decision_spec(spec, generation)
-        state = state_from_status(status)
+        record = self._flag(namespace, spec.flag_ref.name)
+        action, invalid = self._pending_action(rollout.annotations, status)
+        facts = self._facts(namespace, rollout, generation, record, action)
+        # plan
+        round_plan = plan(spec, status, facts, now)
+        # do
         address = spec.analysis.prometheus.address or self._settings.prometheus_address
-        timeout = self._settings.prometheus_timeout
-        client = analysis.prometheus_client(address, timeout)
-
-        validated: bool | None = None
-        validation_note = ""
-        if degraded is not None:
-            validated = False
-        elif not state.validated or status.observed_generation != generation:
-            validated, degraded, validation_note = await self._validate(
-                client, config, address, now, namespace, spec
-            )
-
+        client = measure.prometheus_client(address, self._settings.prometheus_timeout)
+        note = ""
+        if round_plan.validate:
+            round_plan, note = await self._validate(client, round_plan, address, now)
         events: list[Event] = []
         status, probe = await self._probes.step(
-            namespace, obj, spec, status, state.stage, now, flag, events, start=degraded is None
+            obj,
+            spec,
+            status,
+            round_plan,
+            now,
+            facts.flag.integration if facts.flag else None,
+            events,
         )
-
-        action, invalid = self._pending_action(meta, status)
         if invalid is not None:
             events.append(Event(EventType.WARNING, "ActionInvalid", invalid))
-        verdict_result: analysis.AnalysisResult | None = None
-        analysable = (
-            config is not None
-            and degraded is None
-            and state.stage is not None
-            and state.stage is not Stage.DISABLED
-        )
-        if (
-            analysable
-            and config is not None
-            and self._analysis_due(spec, status, action, now, generation)
-        ):
-            stage = state.stage or Stage.INTERNAL
-            started_at = status.stage_started_at or now
-            verdict_result = await asyncio.to_thread(
-                analysis.analyse,
-                client,
-                config,
-                stage=stage,
-                time_in_stage=now - started_at,
-                now=now,
-                probe=probe if spec.health_probe is not None else None,
-                timeout=timeout,
-                address=address,
-            )
-
+        result = await self._analyse(client, round_plan, address, spec, status, probe, now)
+        # decide
         inputs = DecisionInputs(
-            verdict=verdict_result.verdict if verdict_result else None,
-            error_rate=verdict_result.error_rate if verdict_result else None,
-            samples=verdict_result.samples if verdict_result else None,
-            analysis_message=(verdict_result.message if verdict_result else validation_note),
+            verdict=result.verdict if result else None,
+            error_rate=result.error_rate if result else None,
+            samples=result.samples if result else None,
+            analysis_message=result.message if result else note,
             probe=probe,
             action=action,
-            validated=validated,
-            degraded_reason=degraded,
+            validated=round_plan.validated,
+            degraded_reason=round_plan.degraded,
             flag=(
-                FlagSnapshot(enabled=flag.input.enabled, rollout_percent=flag.input.rollout_percent)
-                if flag is not None
-                else None
+                FlagSnapshot(record.input.enabled, record.input.rollout_percent) if record else None
             ),
-            published=publication(flag.status, rollout_source(name)) if flag else None,
+            published=publication(record.status, rollout_source(rollout.name)) if record else None,
         )
-        decision = decide(dspec, state, inputs, now)
+        dspec = decision_spec(spec, generation)
+        decision = decide(dspec, state_from_status(status), inputs, now)
+        # write (+ announce)
         new_status = apply_to_status(status, decision, inputs, dspec, now)
         await self._write(obj, new_status, [*events, *decision.events], now)
-        self._record_metrics(namespace, name, uid, spec, decision, verdict_result, new_status)
-        return self._next_round(spec, new_status, now)
+        self._record_metrics(namespace, rollout, decision, result, new_status)
+        return next_wake(spec, new_status, now)
 
     async def _write(
         self, obj: Mapping[str, Any], status: RolloutStatus, events: list[Event], now: datetime
@@ -254,39 +211,69 @@ class RolloutReconciler:
     def _flag(self, namespace: str, name: str) -> FlagRecord | None:
         return next((f for f in self._flags.get(namespace, ()) if f.name == name), None)
 
-    def _ownership_problem(
+    def _facts(
         self,
         namespace: str,
-        spec: RolloutSpec,
-        uid: str,
-        meta: Mapping[str, Any],
-        flag: FlagRecord | None,
-    ) -> str | None:
-        me = RolloutClaim(meta["name"], uid, spec.flag_ref.name, meta["creationTimestamp"])
-        return ownership_problem(
-            me, self._claims.get(namespace, ()), flag_exists=flag is not None, namespace=namespace
+        rollout: Rollout,
+        generation: int,
+        record: FlagRecord | None,
+        action: Action | None,
+    ) -> RoundFacts:
+        flag_name = rollout.spec.flag_ref.name
+        return RoundFacts(
+            namespace=namespace,
+            generation=generation,
+            claim=RolloutClaim(rollout.name, rollout.uid, flag_name, rollout.created),
+            claims=tuple(self._claims.get(namespace, ())),
+            flag=(
+                FlagFacts(record.name, record.input.key or record.name, record.integration)
+                if record is not None
+                else None
+            ),
+            action=action,
         )
 
-    async def _validate(
+    async def _analyse(
         self,
-        client: analysis.QueryClient,
-        config: analysis.AnalysisConfig | None,
+        client: measure.QueryClient,
+        round_plan: RoundPlan,
         address: str,
-        now: datetime,
-        namespace: str,
         spec: RolloutSpec,
-    ) -> tuple[bool, str | None, str]:
-        """(validated, degraded reason, note): the named checks `flagops validate` runs too,
-        but for the probe Secret, which the operator may not read."""
+        status: RolloutStatus,
+        probe: ProbeOutcome,
+        now: datetime,
+    ) -> AnalysisResult | None:
+        """When the plan says an analysis is due: measure (in a thread), then judge."""
+        if not round_plan.analysis_due or round_plan.config is None:
+            return None
+        measured = await asyncio.to_thread(
+            measure.measure,
+            client,
+            round_plan.config,
+            stage=status.stage or Stage.INTERNAL,
+            time_in_stage=now - (status.stage_started_at or now),
+            now=now,
+            timeout=self._settings.prometheus_timeout,
+            address=address,
+        )
+        return judge(round_plan.config, measured, probe if spec.health_probe is not None else None)
+
+    async def _validate(
+        self, client: measure.QueryClient, round_plan: RoundPlan, address: str, now: datetime
+    ) -> tuple[RoundPlan, str]:
+        """The plan after asking Prometheus about each query (the named checks `flagops
+        validate` runs too, but for the probe Secret, which the operator may not read),
+        and a note while Prometheus cannot tell."""
+        config = round_plan.config
         if config is None:
-            return False, None, ""
-        values = analysis.template_values(config, Stage.INTERNAL, timedelta(minutes=1))
+            return replace(round_plan, validated=False), ""
+        values = template_values(config, Stage.INTERNAL, timedelta(minutes=1))
         for label, template in (
             ("errorRateQuery", config.error_rate_query),
             ("sampleCountQuery", config.sample_count_query),
         ):
             check = await asyncio.to_thread(
-                analysis.validate_query,
+                measure.validate_query,
                 client,
                 template,
                 values,
@@ -295,16 +282,17 @@ class RolloutReconciler:
                 address=address,
             )
             if not check.parses:
-                return False, f"{label} does not parse: {check.message}", ""
+                return round_plan.invalid(f"{label} does not parse: {check.message}"), ""
             if not check.ok:
-                return False, None, f"waiting for Prometheus to validate {label}: {check.message}"
-        return True, None, ""
+                note = f"waiting for Prometheus to validate {label}: {check.message}"
+                return replace(round_plan, validated=False), note
+        return replace(round_plan, validated=True), ""
 
     def _pending_action(
-        self, meta: Mapping[str, Any], status: RolloutStatus
+        self, annotations: Mapping[str, str], status: RolloutStatus
     ) -> tuple[Action | None, str | None]:
         """The action to perform this round, and a complaint about a malformed one (once)."""
-        value = (meta.get("annotations") or {}).get(ACTION_ANNOTATION)
+        value = annotations.get(ACTION_ANNOTATION)
         if not value:
             return None, None
         try:
@@ -318,20 +306,6 @@ class RolloutReconciler:
         if status.last_action is not None and status.last_action.id == action.id:
             return None, None
         return action, None
-
-    def _analysis_due(
-        self,
-        spec: RolloutSpec,
-        status: RolloutStatus,
-        action: Action | None,
-        now: datetime,
-        generation: int,
-    ) -> bool:
-        """Every interval, and at once after a spec change or an action."""
-        last = status.last_analysis.time if status.last_analysis else None
-        if last is None or action is not None or status.observed_generation != generation:
-            return True
-        return now - last >= spec.analysis.interval_delta - timedelta(milliseconds=200)
 
     # --- outputs ------------------------------------------------------------------------
 
@@ -363,13 +337,12 @@ class RolloutReconciler:
     def _record_metrics(
         self,
         namespace: str,
-        name: str,
-        uid: str,
-        spec: RolloutSpec,
+        rollout: Rollout,
         decision: Decision,
-        result: analysis.AnalysisResult | None,
+        result: AnalysisResult | None,
         status: RolloutStatus,
     ) -> None:
+        name, uid = rollout.name, rollout.uid
         for transition in decision.transitions:
             metrics.ROLLOUT_TRANSITIONS.labels(
                 transition.from_stage.value if transition.from_stage else "None",
@@ -380,7 +353,7 @@ class RolloutReconciler:
             metrics.ANALYSIS.labels(result.verdict.value).inc()
             if result.error_rate is not None:
                 metrics.ANALYSIS_ERROR_RATE.labels(namespace, name).set(result.error_rate)
-        flag = spec.flag_ref.name
+        flag = rollout.spec.flag_ref.name
         stage = status.stage.value if status.stage else ""
         phase = status.phase.value if status.phase else ""
         labels = (namespace, name, flag, stage, phase)
@@ -393,21 +366,3 @@ class RolloutReconciler:
             self._info_labels[uid] = labels
         percent = PERCENT[status.stage] if status.stage else 0
         metrics.ROLLOUT_PERCENT.labels(namespace, name, flag).set(percent)
-
-    def _next_round(self, spec: RolloutSpec, status: RolloutStatus, now: datetime) -> float:
-        interval = spec.analysis.interval_delta
-        if status.active_probe_job:
-            interval = min(interval, PROBE_POLL)
-        if status.last_analysis is not None:
-            due = status.last_analysis.time + spec.analysis.interval_delta - now
-            interval = min(interval, max(due, timedelta(seconds=0.5)))
-        if spec.health_probe is not None and not status.active_probe_job:
-            last = status.active_probe_started_at or (
-                status.last_probe.time if status.last_probe else None
-            )
-            if last is not None:
-                interval = min(
-                    interval,
-                    max(last + spec.health_probe.every_delta - now, timedelta(seconds=0.5)),
-                )
-        return max(interval.total_seconds(), 0.5)

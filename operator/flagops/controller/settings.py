@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from flagops.controller.shard import Shard
+from flagops.publishing.fit import DEFAULT_MAX_DOCUMENT_BYTES
 
 LogFormat = Literal["json", "text"]
 
@@ -28,9 +29,6 @@ _ENV = {
     "apiserver_unhealthy_after": "FLAGOPS_APISERVER_UNHEALTHY_AFTER",
     "shard": "FLAGOPS_SHARD",
 }
-
-# A ConfigMap holds at most 1 MiB of keys and values; the document's key takes 10 bytes.
-DEFAULT_MAX_DOCUMENT_BYTES = 1024 * 1024 - len("flags.json")
 
 
 @dataclass(frozen=True)

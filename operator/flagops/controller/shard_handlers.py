@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from flagops.api.resources import GROUP, VERSION
 from flagops.controller.kube import Kube
 from flagops.controller.shard import Shard
-from flagops.flags.sharing import SHARED_FROM_LABEL
+from flagops.publishing.sharing import SHARED_FROM_LABEL
 
 logger = logging.getLogger(__name__)
 

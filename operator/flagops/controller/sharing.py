@@ -2,7 +2,7 @@
 
 The publisher calls `publish` in the same flush that writes the owner's own
 ConfigMap, so a copy changes as fast as the original. The decision (which flag
-goes where, what the `Shared` condition says) is `flagops.flags.sharing`; this
+goes where, what the `Shared` condition says) is `flagops.publishing.sharing`; this
 module does the I/O and never touches a ConfigMap flagops did not create.
 """
 
@@ -24,11 +24,11 @@ from flagops.controller import metrics
 from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
 from flagops.flags.document import build_document
-from flagops.flags.resolve import FlagInput, Resolution
-from flagops.flags.sharing import (
+from flagops.publishing.resolve import FlagInput, Resolution
+from flagops.publishing.sharing import (
     CONDITION as SHARED_CONDITION,
 )
-from flagops.flags.sharing import (
+from flagops.publishing.sharing import (
     SHARED_FROM_LABEL,
     CopyResult,
     ShareReport,

@@ -1,4 +1,7 @@
-"""kopf wiring for sharing: the index of copies, their events, namespaces appearing."""
+"""kopf wiring for sharing: the index of copies, their events, namespaces appearing.
+
+Registration only; what each event does is `SharingEvents` (controller/sharing_events.py).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,11 @@ from typing import Any
 import kopf
 
 from flagops.controller.publisher import MANAGED_BY, FlagPublisher
-from flagops.controller.sharing import CopyRecord, copy_record
-from flagops.flags.sharing import SHARED_FROM_LABEL
+from flagops.controller.sharing import CopyRecord
+from flagops.controller.sharing_events import COPY_INDEX, SharingEvents
+from flagops.publishing.sharing import SHARED_FROM_LABEL
 
-COPY_INDEX = "copy_index"
+__all__ = ["COPY_INDEX", "register"]
 
 
 def register(
@@ -21,10 +25,10 @@ def register(
     publish_namespace: Callable[..., None],
 ) -> None:
     """`publish_namespace(namespace, **kwargs)` binds the indexes and requests a flush."""
-    sharing = publisher.sharing
+    on = SharingEvents(publisher.sharing, configmap_name, publish_namespace)
 
     def is_copy(body: kopf.Body, **_: Any) -> bool:
-        return copy_record(configmap_name, body) is not None
+        return on.is_copy(body)
 
     @kopf.index(
         "",
@@ -36,14 +40,7 @@ def register(
         registry=registry,
     )
     def copy_index(body: kopf.Body, **_: Any) -> dict[str, CopyRecord]:
-        found = copy_record(configmap_name, body)
-        return {} if found is None else {found[0]: found[1]}
-
-    def publish(owner: str, **kwargs: Any) -> None:
-        # A copy naming a namespace the operator does not watch is not ours to answer for.
-        if not sharing.watched(owner):
-            return
-        publish_namespace(owner, **kwargs)
+        return on.copy_index(body)
 
     # A deleted or hand-edited copy is rewritten (or removed) by the owner's next flush.
     @kopf.on.event(
@@ -57,23 +54,11 @@ def register(
     async def copy_changed(
         type: str | None, namespace: str | None, body: kopf.Body, **kwargs: Any
     ) -> None:
-        found = copy_record(configmap_name, body)
-        if found is None or namespace is None:
-            return
-        owner, record = found
-        if type == "DELETED" or not sharing.wrote(owner, namespace, record.text):
-            publish(owner, **kwargs)
+        on.copy_changed(type, namespace, body, kwargs)
 
-    if not sharing.clusterwide:
+    if not on.clusterwide:
         return  # only watched namespaces can hold copies, and they exist already
 
-    # A namespace appearing gets the copies waiting for it; one disappearing updates the
-    # owners' `Shared` conditions.
     @kopf.on.event("", "v1", "namespaces", registry=registry)
     async def namespace_changed(type: str | None, name: str, **kwargs: Any) -> None:
-        if type == "DELETED":
-            for owner in sorted(sharing.owners_with_copies_in(name)):
-                publish(owner, **kwargs)
-        else:
-            sharing.bind(kwargs[COPY_INDEX])
-            sharing.namespace_appeared(name)
+        on.namespace_changed(type, name, kwargs)

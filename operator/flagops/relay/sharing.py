@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flagops.flags.sharing import SHARED_FROM_LABEL, owner_of_copy
+from flagops.publishing.sharing import SHARED_FROM_LABEL, owner_of_copy
 
 _SEPARATOR = "/"
 

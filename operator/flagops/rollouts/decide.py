@@ -14,214 +14,39 @@ the one that stopped would have.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
-from flagops.api.actions import Action, ActionVerb
 from flagops.api.durations import format_duration
-from flagops.api.rollout import ActionResult, Phase, Verdict
+from flagops.api.rollout import Phase, Verdict
 from flagops.api.stages import Stage, adoption_stage, index, next_stage
-
-
-class Hold(StrEnum):
-    """Why a Rollout stopped moving, remembered until someone lifts it.
-
-    A declarative `spec.paused` is not a Hold: it is read from the spec each
-    round, so unpausing in Git resumes without any action.
-    """
-
-    MANUAL_PAUSE = "ManualPause"
-    ANALYSIS_FAILED = "AnalysisFailed"
-    PROMETHEUS_UNAVAILABLE = "PrometheusUnavailable"
-    MANUAL_ROLLBACK = "ManualRollback"
-    ROLLED_BACK_ON_FAILURE = "RolledBackOnFailure"
-
-    @property
-    def is_rollback(self) -> bool:
-        return self in (Hold.MANUAL_ROLLBACK, Hold.ROLLED_BACK_ON_FAILURE)
-
-    @property
-    def survives_new_generation(self) -> bool:
-        """Only a human's pause outlives a spec change; everything else was the
-        operator's own reaction to the old spec (DESIGN: a rollback lasts
-        "until retry or a new spec generation")."""
-        return self is Hold.MANUAL_PAUSE
-
-
-class ProbeOutcome(StrEnum):
-    PASSED = "passed"
-    FAILED = "failed"
-    NONE = "none"
-    RUNNING = "running"
-
-
-class EventType(StrEnum):
-    NORMAL = "Normal"
-    WARNING = "Warning"
-
-
-# Transition reasons, used as the `reason` label of flagops_rollout_transitions_total.
-ADOPTED = "Adopted"
-ANALYSIS_PASSED = "AnalysisPassed"
-VALIDATED = "Validated"
-MANUAL_ADVANCE = "ManualAdvance"
-FORCED_ADVANCE = "ForcedAdvance"
-TARGET_LOWERED = "TargetLowered"
-MANUAL_ROLLBACK = "ManualRollback"
-ANALYSIS_FAILED = "AnalysisFailed"
-
-
-@dataclass(frozen=True)
-class DecisionSpec:
-    """The part of `Rollout.spec` (and metadata.generation) the decision reads."""
-
-    generation: int
-    target_stage: Stage = Stage.FULL
-    paused: bool = False
-    auto_advance: bool = True
-    stage_duration: timedelta = timedelta(minutes=10)
-    min_sample_size: int = 100
-    failure_limit: int = 1
-    consecutive_error_limit: int = 4
-    pause_on_error: bool = True
-    rollback_on_error: bool = False
-    probe_configured: bool = False
-
-
-@dataclass(frozen=True)
-class LastAction:
-    name: str
-    id: str
-    at: datetime
-    result: ActionResult
-    reason: str | None = None
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class RolloutState:
-    """Everything the decision remembers between rounds; all of it lives in status."""
-
-    stage: Stage | None = None  # None until the flag is adopted
-    stage_started_at: datetime | None = None
-    # When the stage's exposure reached apps (the flag ConfigMap carried it); the bake
-    # clock counts from here, never from the status write. None: not published yet.
-    stage_published_at: datetime | None = None
-    phase: Phase = Phase.PENDING
-    consecutive_failures: int = 0
-    consecutive_errors: int = 0
-    hold: Hold | None = None
-    validated: bool = False
-    observed_generation: int | None = None
-    last_verdict: Verdict | None = None
-    last_analysis_at: datetime | None = None
-    last_action: LastAction | None = None
-
-    @property
-    def rolled_back(self) -> bool:
-        return self.hold is not None and self.hold.is_rollback
-
-
-@dataclass(frozen=True)
-class FlagSnapshot:
-    """The FeatureFlag's own spec, read for adoption only."""
-
-    enabled: bool
-    rollout_percent: int
-
-
-@dataclass(frozen=True)
-class Publication:
-    """What the flag ConfigMap carries now for this Rollout's flag, and since when
-    (the publisher's record on the FeatureFlag: status.effective and publishedAt)."""
-
-    stage: Stage
-    since: datetime
-
-
-@dataclass(frozen=True)
-class DecisionInputs:
-    """What the operator observed this round."""
-
-    verdict: Verdict | None = None  # None: no analysis was taken this round
-    error_rate: float | None = None
-    samples: float | None = None
-    analysis_message: str = ""
-    probe: ProbeOutcome = ProbeOutcome.NONE
-    action: Action | None = None  # a parsed flagops.dev/action annotation
-    # None: not re-checked this round; the stored Validated condition stands.
-    validated: bool | None = None
-    # Set when the spec is wrong in a way the schema cannot catch (missing flag,
-    # a second Rollout for the flag, a query that does not parse).
-    degraded_reason: str | None = None
-    flag: FlagSnapshot | None = None
-    # None: the published flag is not (yet) held by this Rollout at any stage.
-    published: Publication | None = None
-
-
-@dataclass(frozen=True)
-class Event:
-    type: EventType
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Transition:
-    from_stage: Stage | None
-    to_stage: Stage
-    reason: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    state: RolloutState
-    events: tuple[Event, ...] = ()
-    transitions: tuple[Transition, ...] = ()
-    message: str = ""
-
-
-@dataclass
-class _Round:
-    """The decision being built; only `decide` sees it, and it never escapes mutable."""
-
-    spec: DecisionSpec
-    inputs: DecisionInputs
-    now: datetime
-    state: RolloutState
-    events: list[Event] = field(default_factory=list)
-    transitions: list[Transition] = field(default_factory=list)
-    # The hold before this round's own reactions: resume and retry may only
-    # lift what the person asking could have seen.
-    hold_seen: Hold | None = None
-
-    def event(self, type_: EventType, reason: str, message: str) -> None:
-        self.events.append(Event(type_, reason, message))
-
-    def move_to(self, stage: Stage, reason: str, *, hold: Hold | None = None) -> None:
-        old = self.state.stage
-        if old == stage:
-            self.state = replace(self.state, hold=hold if hold else self.state.hold)
-            return
-        self.transitions.append(Transition(old, stage, reason))
-        # Counters and bake time belong to a stage: a new stage starts them afresh.
-        self.state = replace(
-            self.state,
-            stage=stage,
-            stage_started_at=self.now,
-            stage_published_at=None,
-            consecutive_failures=0,
-            consecutive_errors=0,
-            hold=hold if hold else self.state.hold,
-        )
+from flagops.rollouts.draft import (
+    Draft,
+    first_stage_missing,
+    pause_state,
+    validated,
+)
+from flagops.rollouts.manual import perform_action
+from flagops.rollouts.model import (
+    ADOPTED,
+    ANALYSIS_FAILED,
+    ANALYSIS_PASSED,
+    TARGET_LOWERED,
+    VALIDATED,
+    Decision,
+    DecisionInputs,
+    DecisionSpec,
+    EventType,
+    Hold,
+    RolloutState,
+)
 
 
 def decide(
     spec: DecisionSpec, state: RolloutState, inputs: DecisionInputs, now: datetime
 ) -> Decision:
     """The next state of a Rollout, and what to tell the world about it."""
-    r = _Round(spec=spec, inputs=inputs, now=now, state=state)
+    r = Draft(spec=spec, inputs=inputs, now=now, state=state)
     _observe_generation(r)
     r.hold_seen = r.state.hold
     _note_publication(r)
@@ -229,12 +54,12 @@ def decide(
     _adopt(r)
     _step_back_to_target(r)
     _apply_safety_limits(r)
-    advanced = _perform_action(r)
+    advanced = perform_action(r)
     if not advanced:
         _auto_advance(r)
     phase = _phase(r)
     _phase_events(r, r.state.phase, phase)
-    r.state = replace(r.state, phase=phase, validated=_validated(r))
+    r.state = replace(r.state, phase=phase, validated=validated(r))
     return Decision(
         state=r.state,
         events=tuple(r.events),
@@ -243,12 +68,7 @@ def decide(
     )
 
 
-def _validated(r: _Round) -> bool:
-    """The controller may skip re-validating (None): the stored condition stands."""
-    return r.state.validated if r.inputs.validated is None else r.inputs.validated
-
-
-def _phase_events(r: _Round, old: Phase, new: Phase) -> None:
+def _phase_events(r: Draft, old: Phase, new: Phase) -> None:
     """Events for phase changes no rule has announced already (pauses by the
     spec, completion, degradation and recovery from it)."""
     if old is new:
@@ -269,7 +89,7 @@ def _phase_events(r: _Round, old: Phase, new: Phase) -> None:
         r.event(EventType.NORMAL, "Resumed", "no longer paused")
 
 
-def _observe_generation(r: _Round) -> None:
+def _observe_generation(r: Draft) -> None:
     previous = r.state.observed_generation
     if previous == r.spec.generation:
         return
@@ -290,7 +110,7 @@ def _observe_generation(r: _Round) -> None:
         )
 
 
-def _note_publication(r: _Round) -> None:
+def _note_publication(r: Draft) -> None:
     """Start the bake clock once the current stage's exposure is published.
 
     The publication seen may predate this stage's status write only when the
@@ -311,7 +131,7 @@ def _note_publication(r: _Round) -> None:
     r.state = replace(r.state, stage_published_at=since)
 
 
-def _record_verdict(r: _Round) -> None:
+def _record_verdict(r: Draft) -> None:
     verdict = r.inputs.verdict
     if verdict is None:
         return
@@ -335,11 +155,11 @@ def _record_verdict(r: _Round) -> None:
     )
 
 
-def _adopt(r: _Round) -> None:
+def _adopt(r: Draft) -> None:
     flag = r.inputs.flag
     # Without the flag's own spec the adoption stage is unknown; guessing
     # DISABLED would switch a live feature off.
-    if r.state.stage is not None or r.inputs.degraded_reason or not _validated(r) or not flag:
+    if r.state.stage is not None or r.inputs.degraded_reason or not validated(r) or not flag:
         return
     stage = adoption_stage(flag.enabled, flag.rollout_percent)
     r.move_to(stage, ADOPTED)
@@ -351,7 +171,7 @@ def _adopt(r: _Round) -> None:
     )
 
 
-def _step_back_to_target(r: _Round) -> None:
+def _step_back_to_target(r: Draft) -> None:
     stage, target = r.state.stage, r.spec.target_stage
     if stage is None or index(stage) <= index(target):
         return
@@ -363,7 +183,7 @@ def _step_back_to_target(r: _Round) -> None:
     )
 
 
-def _acts_on_health(r: _Round) -> bool:
+def _acts_on_health(r: Draft) -> bool:
     """Whether health rules may act: something is exposed and the spec is sound.
 
     At DISABLED nothing is exposed, and leaving DISABLED already needs a
@@ -377,7 +197,7 @@ def _acts_on_health(r: _Round) -> bool:
     )
 
 
-def _apply_safety_limits(r: _Round) -> None:
+def _apply_safety_limits(r: Draft) -> None:
     if not _acts_on_health(r):
         return
     s = r.spec
@@ -413,200 +233,25 @@ def _apply_safety_limits(r: _Round) -> None:
         )
 
 
-def _newest_verdict_in_stage(r: _Round) -> Verdict | None:
-    if r.inputs.verdict is not None:
-        return r.inputs.verdict
-    at, started = r.state.last_analysis_at, r.state.stage_started_at
-    if at is None or started is None or at < started:
-        return None
-    return r.state.last_verdict
-
-
-def _perform_action(r: _Round) -> bool:
-    """Carry out a new action annotation once; True when it moved the stage."""
-    action = r.inputs.action
-    if action is None:
-        return False
-    last = r.state.last_action
-    if last is not None and last.id == action.id:
-        return False
-    before = r.state.stage
-    rejection = _ACTIONS[action.verb](r, action)
-    label = f"{action.verb.value}{':force' if action.force else ''}@{action.id}"
-    why = f" ({action.reason})" if action.reason else ""
-    if rejection is None:
-        result, message = ActionResult.SUCCEEDED, f"{label}{why}: succeeded"
-        r.event(EventType.NORMAL, "ActionSucceeded", message)
-    else:
-        result, message = ActionResult.REJECTED, rejection
-        r.event(EventType.WARNING, "ActionRejected", f"{label}{why}: rejected: {rejection}")
-    r.state = replace(
-        r.state,
-        last_action=LastAction(
-            name=action.verb.value,
-            id=action.id,
-            at=r.now,
-            result=result,
-            reason=action.reason,
-            message=message,
-        ),
-    )
-    return r.state.stage != before
-
-
-def _pause_state(r: _Round) -> str | None:
-    """Why the Rollout may not move forward now, or None."""
-    hold = r.state.hold
-    if hold is not None:
-        return "rolled back; use retry" if hold.is_rollback else f"paused ({hold.value})"
-    if r.spec.paused:
-        return "paused by spec.paused"
-    return None
-
-
-def _action_advance(r: _Round, action: Action) -> str | None:
-    stage = r.state.stage
-    if r.inputs.degraded_reason:
-        return f"rollout is Degraded: {r.inputs.degraded_reason}"
-    if stage is None:
-        return "not validated yet"
-    blocked = _pause_state(r)
-    if blocked:
-        return f"{blocked}; resume first" if not r.state.rolled_back else blocked
-    if index(stage) >= index(r.spec.target_stage):
-        return f"already at targetStage {r.spec.target_stage.value}"
-    if not action.force:
-        if stage is Stage.DISABLED:
-            missing = _first_stage_missing(r)
-            if missing:
-                return f"{missing}; use advance:force to override"
-        else:
-            verdict = _newest_verdict_in_stage(r)
-            if verdict is not Verdict.PASS:
-                seen = verdict.value if verdict else "none yet"
-                return (
-                    f"newest analysis in {stage.value} is {seen}, not Pass; "
-                    "use advance:force to override"
-                )
-    target = next_stage(stage)
-    r.move_to(target, FORCED_ADVANCE if action.force else MANUAL_ADVANCE)
-    r.event(
-        EventType.NORMAL,
-        "StageAdvanced",
-        f"{stage.value} -> {target.value} by {'forced ' if action.force else ''}advance action",
-    )
-    return None
-
-
-def _action_pause(r: _Round, action: Action) -> str | None:
-    if r.state.rolled_back:
-        return "rolled back; nothing to pause"
-    if r.state.hold is not Hold.MANUAL_PAUSE:
-        # A human's pause replaces an automatic one, so a later spec change
-        # (which lifts automatic holds) does not undo what they asked for.
-        r.state = replace(r.state, hold=Hold.MANUAL_PAUSE)
-        r.event(EventType.NORMAL, "Paused", f"paused by action{_reason_suffix(action)}")
-    return None
-
-
-def _fresh_hold(r: _Round) -> str | None:
-    """Why a hold set by this very round cannot be lifted by an older request."""
-    hold = r.state.hold
-    if hold is None or hold is r.hold_seen:
-        return None
-    return f"{hold.value} happened just now, after this action was requested; repeat it to override"
-
-
-def _action_resume(r: _Round, action: Action) -> str | None:
-    hold = r.state.hold
-    fresh = _fresh_hold(r)
-    if fresh:
-        return fresh
-    if hold is not None and hold.is_rollback:
-        return "rolled back; use retry"
-    if hold is None:
-        if r.spec.paused:
-            return "paused by spec.paused; set spec.paused to false in Git"
-        return "not paused"
-    r.state = replace(r.state, hold=None, consecutive_failures=0, consecutive_errors=0)
-    still = "; still paused by spec.paused" if r.spec.paused else ""
-    r.event(EventType.NORMAL, "Resumed", f"resumed from {hold.value}{still}")
-    return None
-
-
-def _action_rollback(r: _Round, action: Action) -> str | None:
-    if r.state.rolled_back:
-        return None
-    stage = r.state.stage
-    r.move_to(Stage.DISABLED, MANUAL_ROLLBACK, hold=Hold.MANUAL_ROLLBACK)
-    r.state = replace(r.state, consecutive_failures=0, consecutive_errors=0)
-    r.event(
-        EventType.WARNING,
-        "RolledBack",
-        f"rolled back from {stage.value if stage else 'Pending'} to DISABLED by action"
-        f"{_reason_suffix(action)}",
-    )
-    return None
-
-
-def _action_check(r: _Round, action: Action) -> str | None:
-    # The operator took an analysis before deciding; the result is in lastAnalysis.
-    return None
-
-
-def _action_retry(r: _Round, action: Action) -> str | None:
-    if not r.state.rolled_back:
-        return "not rolled back"
-    fresh = _fresh_hold(r)
-    if fresh:
-        return fresh
-    r.state = replace(r.state, hold=None, consecutive_failures=0, consecutive_errors=0)
-    r.event(EventType.NORMAL, "Retrying", "retry: climbing again from DISABLED")
-    return None
-
-
-def _reason_suffix(action: Action) -> str:
-    return f": {action.reason}" if action.reason else ""
-
-
-_ACTIONS = {
-    ActionVerb.ADVANCE: _action_advance,
-    ActionVerb.PAUSE: _action_pause,
-    ActionVerb.RESUME: _action_resume,
-    ActionVerb.ROLLBACK: _action_rollback,
-    ActionVerb.CHECK: _action_check,
-    ActionVerb.RETRY: _action_retry,
-}
-
-
-def _first_stage_missing(r: _Round) -> str | None:
-    """What DISABLED -> INTERNAL still needs (no traffic exists yet to analyse)."""
-    if not _validated(r):
-        return "not validated"
-    if r.spec.probe_configured and r.inputs.probe is not ProbeOutcome.PASSED:
-        return f"waiting for a passing health probe (newest: {r.inputs.probe.value})"
-    return None
-
-
-def _baked(r: _Round) -> timedelta:
+def _baked(r: Draft) -> timedelta:
     """Time the stage's exposure has been live: from its publication, not its decision."""
     published = r.state.stage_published_at
     return r.now - published if published is not None else timedelta(0)
 
 
-def _auto_advance(r: _Round) -> None:
+def _auto_advance(r: Draft) -> None:
     stage = r.state.stage
     if (
         stage is None
         or r.inputs.degraded_reason
-        or _pause_state(r) is not None
+        or pause_state(r) is not None
         or not r.spec.auto_advance
         or index(stage) >= index(r.spec.target_stage)
     ):
         return
     target = next_stage(stage)
     if stage is Stage.DISABLED:
-        if _first_stage_missing(r) is None:
+        if first_stage_missing(r) is None:
             r.move_to(target, VALIDATED)
             r.event(EventType.NORMAL, "StageAdvanced", f"DISABLED -> {target.value}: validated")
         return
@@ -620,14 +265,14 @@ def _auto_advance(r: _Round) -> None:
         )
 
 
-def _phase(r: _Round) -> Phase:
+def _phase(r: Draft) -> Phase:
     if r.inputs.degraded_reason:
         return Phase.DEGRADED
     if r.state.stage is None:
         return Phase.PENDING
     if r.state.rolled_back:
         return Phase.ROLLED_BACK
-    if _pause_state(r) is not None:
+    if pause_state(r) is not None:
         return Phase.PAUSED
     if r.state.stage is r.spec.target_stage:
         return Phase.COMPLETED
@@ -640,14 +285,14 @@ def _samples_text(samples: float | None) -> str:
     return str(int(samples))
 
 
-def _message(r: _Round) -> str:
+def _message(r: Draft) -> str:
     state, spec, inputs = r.state, r.spec, r.inputs
     phase = state.phase
     stage = state.stage.value if state.stage else ""
     if phase is Phase.DEGRADED:
         return f"degraded: {inputs.degraded_reason}"
     if phase is Phase.PENDING:
-        if _validated(r) and inputs.flag is None:
+        if validated(r) and inputs.flag is None:
             return "validated; waiting for the flag's current state to adopt it"
         # The controller's note says what validation waits for (e.g. Prometheus unreachable).
         return _join("waiting for validation", inputs.analysis_message)
@@ -665,12 +310,12 @@ def _message(r: _Round) -> str:
     else:
         analysis = ""
     if phase is Phase.PAUSED:
-        why = _pause_state(r) or "paused"
+        why = pause_state(r) or "paused"
         return _join(f"{stage} {why}", analysis)
     if phase is Phase.COMPLETED:
         return _join(f"at targetStage {stage}; analysis continues", analysis)
     if state.stage is Stage.DISABLED:
-        missing = _first_stage_missing(r)
+        missing = first_stage_missing(r)
         if missing:
             return _join(f"DISABLED: {missing}", analysis)
         if not spec.auto_advance:

@@ -28,7 +28,7 @@ from flagops.api.rollout import (
     Verdict,
 )
 from flagops.api.stages import PERCENT, Stage
-from flagops.rollouts.decide import (
+from flagops.rollouts.model import (
     ADOPTED,
     Decision,
     DecisionInputs,

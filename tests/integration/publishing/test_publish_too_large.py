@@ -25,7 +25,7 @@ from test_publish import (
 )
 
 from flagops.api.resources import GROUP, VERSION
-from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES
+from flagops.publishing.fit import DEFAULT_MAX_DOCUMENT_BYTES
 from flagops_devtools.testing.controlplane import ControlPlane
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.wait import wait_for

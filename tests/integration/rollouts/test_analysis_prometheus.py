@@ -23,16 +23,15 @@ from prometheus_client import CollectorRegistry, start_http_server
 from flagops.api.rollout import Verdict
 from flagops.api.stages import Stage
 from flagops.integrations.metrics import IntegrationMetrics, Outcome
-from flagops.rollouts.analysis import (
+from flagops.rollouts.analysis import analyse
+from flagops.rollouts.judge import AnalysisResult
+from flagops.rollouts.measure import prometheus_client, validate_query
+from flagops.rollouts.queries import (
     DEFAULT_ERROR_RATE_QUERY,
     DEFAULT_SAMPLE_COUNT_QUERY,
     QUERIES_PER_ANALYSIS,
     AnalysisConfig,
-    AnalysisResult,
-    analyse,
-    prometheus_client,
     template_values,
-    validate_query,
 )
 from flagops_devtools.testing.process import free_port
 from flagops_devtools.testing.prometheus import PrometheusServer

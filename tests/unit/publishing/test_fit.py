@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flagops.controller.fit import entry_size, fit_document
 from flagops.flags.document import document_from_entries, parse_document
+from flagops.publishing.fit import entry_size, fit_document
 
 
 def entry(note: str = "") -> dict[str, Any]:
@@ -60,7 +60,8 @@ def test_the_limit_is_a_setting_bounded_by_the_apiserver() -> None:
 
     import pytest
 
-    from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES, add_arguments, from_args
+    from flagops.controller.settings import add_arguments, from_args
+    from flagops.publishing.fit import DEFAULT_MAX_DOCUMENT_BYTES
 
     def settings(*argv: str) -> int:
         parser = argparse.ArgumentParser()

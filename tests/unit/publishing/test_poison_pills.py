@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 import pytest
 
 from flagops.controller.coalescer import Coalescer
-from flagops.controller.flag_status import desired_status
-from flagops.controller.publisher import FlagRecord, PublishFailed
+from flagops.controller.publisher import PublishFailed
 from flagops.flags.document import FlagState
-from flagops.flags.resolve import FlagInput, RolloutControl, effective_state, resolve
+from flagops.publishing.record import FlagRecord
+from flagops.publishing.resolve import FlagInput, RolloutControl, effective_state, resolve
+from flagops.publishing.status import desired_status
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -132,7 +133,7 @@ def test_one_namespace_failing_does_not_delay_another() -> None:
 def test_index_functions_never_raise_on_an_unreadable_object() -> None:
     from typing import Any, cast
 
-    from flagops.controller.handlers import flag_record, rollout_control
+    from flagops.controller.events import flag_record, rollout_control
 
     meta = {"name": "odd", "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z"}
     odd_flag = cast(Any, {"metadata": meta, "spec": ["not", "a", "map"], "status": "garbage"})

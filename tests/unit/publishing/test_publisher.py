@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 
 from kubernetes.client.exceptions import ApiException
 
-from flagops.controller.flag_status import desired_status, prune_none
-from flagops.controller.publisher import FlagRecord, namespace_going_away
-from flagops.flags.resolve import FlagInput, resolve
+from flagops.controller.publisher import namespace_going_away
+from flagops.publishing.record import FlagRecord
+from flagops.publishing.resolve import FlagInput, resolve
+from flagops.publishing.status import desired_status, prune_none
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

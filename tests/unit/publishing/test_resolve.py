@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from flagops.api.stages import Stage
-from flagops.flags.resolve import FlagInput, RolloutControl, controlling_rollouts, resolve
+from flagops.publishing.resolve import FlagInput, RolloutControl, controlling_rollouts, resolve
 
 
 def flag(

@@ -11,8 +11,8 @@ from kubernetes.client.exceptions import ApiException
 from flagops.controller.kube import Kube
 from flagops.controller.settings import Settings
 from flagops.controller.sharing import CopyRecord, ShareWriter, copy_record, with_share_condition
-from flagops.flags.resolve import FlagInput, resolve
-from flagops.flags.sharing import ShareReport
+from flagops.publishing.resolve import FlagInput, resolve
+from flagops.publishing.sharing import ShareReport
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flagops.api.stages import Stage
-from flagops.flags.resolve import FlagInput, RolloutControl, resolve
-from flagops.flags.sharing import (
+from flagops.publishing.resolve import FlagInput, RolloutControl, resolve
+from flagops.publishing.sharing import (
     CopyResult,
     copy_name,
     owner_of_copy,

@@ -11,22 +11,20 @@ import requests
 
 from flagops.api.rollout import PrometheusSpec, RolloutSpec, Verdict
 from flagops.api.stages import Stage
-from flagops.rollouts.analysis import (
+from flagops.rollouts.analysis import analyse
+from flagops.rollouts.measure import prometheus_client, redact_address, validate_query
+from flagops.rollouts.model import ProbeOutcome
+from flagops.rollouts.prometheus import QueryFailed
+from flagops.rollouts.queries import (
     DEFAULT_ERROR_RATE_QUERY,
     DEFAULT_SAMPLE_COUNT_QUERY,
     QUERIES_PER_ANALYSIS,
     AnalysisConfig,
     TemplateError,
-    analyse,
     config_for,
-    prometheus_client,
     promql_window,
-    redact_address,
     render,
-    validate_query,
 )
-from flagops.rollouts.decide import ProbeOutcome
-from flagops.rollouts.prometheus import QueryFailed
 
 NOW = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from flagops.api.rollout import RolloutStatus
 from flagops.controller.announcements import Announcer
-from flagops.rollouts.decide import Event, EventType
+from flagops.rollouts.model import Event, EventType
 from flagops.rollouts.state import record_events
 
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

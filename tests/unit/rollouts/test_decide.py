@@ -11,7 +11,8 @@ import pytest
 from flagops.api.actions import Action, ActionVerb
 from flagops.api.rollout import ActionResult, Phase, Verdict
 from flagops.api.stages import Stage
-from flagops.rollouts.decide import (
+from flagops.rollouts.decide import decide
+from flagops.rollouts.model import (
     Decision,
     DecisionInputs,
     DecisionSpec,
@@ -20,7 +21,6 @@ from flagops.rollouts.decide import (
     LastAction,
     ProbeOutcome,
     RolloutState,
-    decide,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)

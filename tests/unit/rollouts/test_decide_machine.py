@@ -17,7 +17,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from flagops.api.actions import Action, ActionVerb
 from flagops.api.rollout import Phase, RolloutStatus, Verdict
 from flagops.api.stages import ORDER, Stage, adoption_stage, index
-from flagops.rollouts.decide import (
+from flagops.rollouts.decide import decide
+from flagops.rollouts.model import (
     DecisionInputs,
     DecisionSpec,
     FlagSnapshot,
@@ -25,7 +26,6 @@ from flagops.rollouts.decide import (
     Publication,
     RolloutState,
     Transition,
-    decide,
 )
 from flagops.rollouts.state import apply_to_status, state_from_status
 

@@ -14,18 +14,18 @@ import pytest
 
 from flagops.api.rollout import Verdict
 from flagops.api.stages import Stage
-from flagops.rollouts.analysis import (
-    DEFAULT_ERROR_RATE_QUERY,
-    DEFAULT_SAMPLE_COUNT_QUERY,
-    AnalysisConfig,
-    analyse,
-)
+from flagops.rollouts.analysis import analyse
 from flagops.rollouts.prometheus import (
     PrometheusQueryClient,
     QueryFailed,
     parse_answer,
     read_bounded,
     sample_value,
+)
+from flagops.rollouts.queries import (
+    DEFAULT_ERROR_RATE_QUERY,
+    DEFAULT_SAMPLE_COUNT_QUERY,
+    AnalysisConfig,
 )
 
 

@@ -22,7 +22,8 @@ from flagops.api.rollout import (
     Verdict,
 )
 from flagops.api.stages import Stage
-from flagops.rollouts.decide import (
+from flagops.rollouts.decide import decide
+from flagops.rollouts.model import (
     Decision,
     DecisionInputs,
     DecisionSpec,
@@ -33,7 +34,6 @@ from flagops.rollouts.decide import (
     ProbeOutcome,
     Publication,
     RolloutState,
-    decide,
 )
 from flagops.rollouts.state import (
     apply_to_status,

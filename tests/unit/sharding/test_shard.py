@@ -12,7 +12,7 @@ import pytest
 from flagops.controller.settings import add_arguments, from_args
 from flagops.controller.shard import BASE_FINALIZER, Shard, shard_of
 from flagops.controller.shard_handlers import restrict
-from flagops.flags.sharing import SHARED_FROM_LABEL
+from flagops.publishing.sharing import SHARED_FROM_LABEL
 
 NAMES = [f"team-{i}" for i in range(20_000)]
 

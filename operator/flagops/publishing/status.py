@@ -7,7 +7,7 @@ module says, only when it differs from the stored status.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flagops.api.common import (
     Condition,
@@ -17,11 +17,9 @@ from flagops.api.common import (
     set_condition,
 )
 from flagops.api.featureflag import FeatureFlagCondition
-from flagops.controller.settings import DEFAULT_MAX_DOCUMENT_BYTES
-from flagops.flags.resolve import FlagOutcome
-
-if TYPE_CHECKING:
-    from flagops.controller.publisher import FlagRecord
+from flagops.publishing.fit import DEFAULT_MAX_DOCUMENT_BYTES
+from flagops.publishing.record import FlagRecord
+from flagops.publishing.resolve import FlagOutcome
 
 DOCUMENT_TOO_LARGE = "DocumentTooLarge"
 

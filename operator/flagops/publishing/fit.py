@@ -17,6 +17,8 @@ from flagops.flags.document import canonical_json, document_from_entries
 
 # The apiserver's limit on a ConfigMap's data (keys plus values, in bytes).
 CONFIGMAP_MAX_BYTES = 1024 * 1024
+# The largest flags document by default: the ConfigMap's limit less its key, `flags.json`.
+DEFAULT_MAX_DOCUMENT_BYTES = CONFIGMAP_MAX_BYTES - len("flags.json")
 
 
 def entry_size(key: str, entry: Mapping[str, Any]) -> int:

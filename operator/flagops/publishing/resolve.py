@@ -11,16 +11,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 from flagops.api.common import format_timestamp
 from flagops.api.featureflag import (
     COHORT_ALL,
     SOURCE_SPEC,
-    FeatureFlagSpec,
-    effective_key,
+    FeatureFlag,
     rollout_source,
 )
+from flagops.api.rollout import Rollout
 from flagops.api.stages import PERCENT, Stage
 from flagops.flags.document import FlagState
 
@@ -39,24 +37,25 @@ class FlagInput:
     end_date: datetime | None = None
     metadata: Mapping[str, str] = field(default_factory=dict)
     spec_error: str | None = None
-    shared_with: tuple[str, ...] = ()  # namespaces given a copy (flagops.flags.sharing)
+    shared_with: tuple[str, ...] = ()  # namespaces given a copy (flagops.publishing.sharing)
 
     @classmethod
     def from_spec(cls, name: str, created: str, spec: Mapping[str, Any]) -> FlagInput:
-        """Read a FeatureFlag's spec; a spec the schema let through but the model rejects
-        becomes an unpublished flag with the reason, never an exception."""
-        try:
-            model = FeatureFlagSpec.model_validate(spec)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"spec.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-                for err in exc.errors(include_input=False, include_url=False)
-            )
-            return cls(name=name, created=created, key=None, spec_error=problems)
+        """A FeatureFlag's spec read on its own (see `from_flag`)."""
+        obj = {"metadata": {"name": name, "creationTimestamp": created}, "spec": spec}
+        return cls.from_flag(FeatureFlag.from_object(obj))
+
+    @classmethod
+    def from_flag(cls, flag: FeatureFlag) -> FlagInput:
+        """A FeatureFlag as the publisher sees it; a spec the schema let through but the
+        model rejects becomes an unpublished flag with the reason, never an exception."""
+        if flag.spec_error is not None:
+            return cls(name=flag.name, created=flag.created, key=None, spec_error=flag.spec_error)
+        model = flag.spec
         return cls(
-            name=name,
-            created=created,
-            key=effective_key(name, model),
+            name=flag.name,
+            created=flag.created,
+            key=flag.key,
             enabled=model.enabled,
             rollout_percent=model.rollout_percent,
             allowed_cohorts=tuple(model.allowed_cohorts),
@@ -77,6 +76,21 @@ class RolloutControl:
     internal_cohorts: tuple[str, ...]
     created: str
 
+    @classmethod
+    def from_rollout(cls, rollout: Rollout) -> RolloutControl | None:
+        """The Rollout's hold on its flag, or None while it holds no stage. Cohorts that
+        cannot be read make no hold: whom INTERNAL exposes would be a guess."""
+        stage, flag_name = rollout.status.stage, rollout.spec.flag_ref.name
+        if stage is None or not flag_name or rollout.unreadable("spec", "internalCohorts"):
+            return None
+        return cls(
+            name=rollout.name,
+            flag_name=flag_name,
+            stage=stage,
+            internal_cohorts=tuple(rollout.spec.internal_cohorts),
+            created=rollout.created,
+        )
+
 
 @dataclass(frozen=True)
 class FlagOutcome:
@@ -86,7 +100,7 @@ class FlagOutcome:
     published: bool
     conflict_with: tuple[str, ...] = ()
     error: str | None = None
-    # Left out of the document because it did not fit (flagops.controller.fit).
+    # Left out of the document because it did not fit (flagops.publishing.fit).
     omitted: bool = False
     # Why the document carrying this flag's state could not be written, while it fails.
     write_error: str | None = None

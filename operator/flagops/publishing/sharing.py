@@ -1,7 +1,7 @@
 """Which of a namespace's flags go to which other namespace (`spec.sharedWith`), and what
 each flag's `Shared` condition says about it.
 
-Pure: the operator resolves a namespace (`flagops.flags.resolve`), this module
+Pure: the operator resolves a namespace (`flagops.publishing.resolve`), this module
 splits the published flags into one document per namespace they are shared
 with, and turns what happened to each copy into a condition. See docs/sharing.md.
 """
@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from flagops.api.featureflag import FeatureFlagCondition
 from flagops.flags.document import FlagState
-from flagops.flags.resolve import FlagInput, Resolution
+from flagops.publishing.resolve import FlagInput, Resolution
 
 # On every copy: which namespace's flags it holds (the relay trusts a copy only when its
 # name and this label agree).
