@@ -20,9 +20,9 @@ from kubernetes.client.exceptions import ApiException
 
 from flagops_devtools.testing.controlplane import ControlPlane
 from flagops_devtools.testing.kubelet_standin import (
+    CommandResult,
     ProbeInvocation,
     ProbeKubeletStandIn,
-    ProbeOutcome,
 )
 from flagops_devtools.testing.process import free_port
 from flagops_devtools.testing.prometheus import PrometheusServer
@@ -476,9 +476,9 @@ def test_command_override_replaces_execution(
 ) -> None:
     seen: list[ProbeInvocation] = []
 
-    def fake_probe(invocation: ProbeInvocation) -> ProbeOutcome:
+    def fake_probe(invocation: ProbeInvocation) -> CommandResult:
         seen.append(invocation)
-        return ProbeOutcome(exit_code=0, message='{"healthy": true}')
+        return CommandResult(exit_code=0, message='{"healthy": true}')
 
     # No command: the stand-in supplies the flagops image's entrypoint, and
     # expands $(VAR) references the way the kubelet does.

@@ -28,6 +28,7 @@ from types import FrameType
 from typing import Any, TextIO
 
 from flagops.api import crdgen
+from flagops.api.resources import GROUP, VERSION
 from flagops.flags import FeatureFlags
 from flagops_devtools.demo import scenario
 from flagops_devtools.demo.browser import BrowserUnavailable
@@ -47,7 +48,6 @@ from flagops_devtools.testing.prometheus import PrometheusServer
 from flagops_devtools.testing.relay import RelayProcess
 from flagops_devtools.testing.wait import wait_for
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 REFRESH_SECONDS = 0.5
 DEFAULT_FLAG_COUNT = 6
 

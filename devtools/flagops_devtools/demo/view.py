@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from flagops.api.common import parse_timestamp
 from flagops.api.stages import ORDER, PERCENT, Stage
 
 BAR_WIDTH = 20
@@ -40,22 +41,13 @@ class Snapshot:
     users: int
 
 
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def snapshot(rollout: dict[str, Any], seeing: int, users: int) -> Snapshot:
     spec, status = rollout.get("spec") or {}, rollout.get("status") or {}
     analysis = spec.get("analysis") or {}
     last = status.get("lastAnalysis") or {}
     probe = status.get("lastProbe") or {}
     stage = status.get("stage") or "-"
-    started = _parse_time(status.get("stageStartedAt"))
+    started = parse_timestamp(status.get("stageStartedAt"))
     in_stage = (dt.datetime.now(dt.UTC) - started).total_seconds() if started else None
     percent = status.get("currentPercent")
     if percent is None:

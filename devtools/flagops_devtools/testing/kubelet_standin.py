@@ -74,13 +74,13 @@ class ProbeInvocation:
 
 
 @dataclass(frozen=True)
-class ProbeOutcome:
+class CommandResult:
     exit_code: int
     # None: read the termination log file, as for a real command.
     message: str | None = None
 
 
-CommandOverride = Callable[[ProbeInvocation], ProbeOutcome]
+CommandOverride = Callable[[ProbeInvocation], CommandResult]
 
 
 @dataclass

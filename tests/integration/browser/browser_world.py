@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flagops.api.resources import GROUP, VERSION
 from flagops_devtools.demo.browser import Browser, MealPlanPage
 from flagops_devtools.demo.parts import MealPlanAppProcess
 from flagops_devtools.testing.relay import RelayProcess
 from flagops_devtools.testing.wait import wait_for
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 FLAG_KEY = "calendar_sync"
 APP_TOKEN = "mealplan-app-token-aaaaaaaaaaaaaaaa"
 WEB_TOKEN = "mealplan-web-token-bbbbbbbbbbbbbbbb"

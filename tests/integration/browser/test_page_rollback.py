@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from browser_world import GROUP, VERSION, WorldFactory, wait_published
+from browser_world import WorldFactory, wait_published
 
+from flagops.api.resources import GROUP, VERSION
 from flagops_devtools.demo.browser import LABELS, PATHS
 from flagops_devtools.testing.traffic import TrafficGenerator
 from flagops_devtools.testing.wait import wait_for

@@ -26,9 +26,9 @@ from kubernetes import client
 from flagops.api.stages import ORDER, Stage
 from flagops_devtools.testing.controlplane import ControlPlane
 from flagops_devtools.testing.kubelet_standin import (
+    CommandResult,
     ProbeInvocation,
     ProbeKubeletStandIn,
-    ProbeOutcome,
 )
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.traffic import TrafficGenerator
@@ -45,8 +45,8 @@ RECEIPT_JITTER = 0.5
 HEALTHY = json.dumps({"healthy": True, "status": "CONNECTED", "message": "reachable"})
 
 
-def quick(invocation: ProbeInvocation) -> ProbeOutcome:
-    return ProbeOutcome(exit_code=0, message=HEALTHY)
+def quick(invocation: ProbeInvocation) -> CommandResult:
+    return CommandResult(exit_code=0, message=HEALTHY)
 
 
 def create(custom: Any, namespace: str, plural: str, body: dict[str, Any]) -> None:

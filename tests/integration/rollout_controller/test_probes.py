@@ -13,9 +13,9 @@ from rollout_controller_env import EnvFactory, RolloutEnv
 
 from flagops.rollouts.probe_job import probe_job_name
 from flagops_devtools.testing.kubelet_standin import (
+    CommandResult,
     ProbeInvocation,
     ProbeKubeletStandIn,
-    ProbeOutcome,
 )
 from flagops_devtools.testing.wait import wait_for
 
@@ -45,9 +45,9 @@ def probe_spec(every: str = "5s") -> dict[str, Any]:
     }
 
 
-def failing(invocation: ProbeInvocation) -> ProbeOutcome:
+def failing(invocation: ProbeInvocation) -> CommandResult:
     result = {"healthy": False, "status": "ERROR", "message": "calendar API answered 503"}
-    return ProbeOutcome(exit_code=1, message=json.dumps(result))
+    return CommandResult(exit_code=1, message=json.dumps(result))
 
 
 def probe_metric(env: RolloutEnv, result: str) -> float:

@@ -12,9 +12,9 @@ from rollout_controller_env import EnvFactory, RolloutEnv
 
 from flagops.api.stages import ORDER
 from flagops_devtools.testing.kubelet_standin import (
+    CommandResult,
     ProbeInvocation,
     ProbeKubeletStandIn,
-    ProbeOutcome,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
@@ -29,14 +29,14 @@ class HeldProbe:
         self.release = threading.Event()
         self.started: list[str] = []
 
-    def __call__(self, invocation: ProbeInvocation) -> ProbeOutcome:
+    def __call__(self, invocation: ProbeInvocation) -> CommandResult:
         self.started.append(invocation.pod)
         self.release.wait(60)
-        return ProbeOutcome(exit_code=0, message=HEALTHY)
+        return CommandResult(exit_code=0, message=HEALTHY)
 
 
-def quick(invocation: ProbeInvocation) -> ProbeOutcome:
-    return ProbeOutcome(exit_code=0, message=HEALTHY)
+def quick(invocation: ProbeInvocation) -> CommandResult:
+    return CommandResult(exit_code=0, message=HEALTHY)
 
 
 def restart(env: RolloutEnv) -> None:
