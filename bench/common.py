@@ -21,6 +21,7 @@ from typing import Any, Generic, Self, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.crds import apply_crds
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGMAP = "feature-flags"
@@ -40,15 +41,7 @@ def control_plane_with_crds() -> Iterator[ControlPlane]:
     from the two cores the figures are about.
     """
     with ControlPlane(controller_manager=False) as plane:
-        plane.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
-        plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/featureflags.flagops.dev",
-            "crd/rollouts.flagops.dev",
-        )
-        yield plane
+        yield apply_crds(plane, REPO / "crds")
 
 
 def machine_summary() -> str:
