@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import platform
 import statistics
 import threading
 import time
@@ -42,6 +43,21 @@ def control_plane_with_crds() -> Iterator[ControlPlane]:
     """
     with ControlPlane(controller_manager=False) as plane:
         yield apply_crds(plane, REPO / "crds")
+
+
+def print_machine(plane: ControlPlane, extra: str = "") -> None:
+    """The line every bench starts with: machine, Python and control-plane binaries."""
+    print(
+        f"machine: {machine_summary()}; Python {platform.python_version()}; "
+        f"control plane binaries {plane.bin_dir.name}{extra}",
+        flush=True,
+    )
+
+
+def apply_list(plane: ControlPlane, items: Sequence[Mapping[str, Any]], timeout: float) -> None:
+    """Many objects in one `kubectl apply` (a v1 List), as a user applying a folder would."""
+    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(items)})
+    plane.kubectl("apply", "-f", "-", input=listing, timeout=timeout)
 
 
 def machine_summary() -> str:
