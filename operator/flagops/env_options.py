@@ -18,7 +18,7 @@ def add_env_option(
     env_var: str,
     default: object = None,
     *,
-    type: Callable[[str], Any] | None = None,
+    type: Callable[[str], Any] = str,
     **kwargs: Any,
 ) -> None:
     """`flag` on `parser`, defaulting to $`env_var`, else to `default`.
