@@ -23,8 +23,6 @@ Scenarios, in order:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -38,11 +36,12 @@ from bench.common import (
     FlagsDoc,
     ProcessSample,
     Row,
+    apply_list,
     control_plane_with_crds,
     counter_value,
     histogram_sum_count,
     latency_summary,
-    machine_summary,
+    print_machine,
     print_table,
     sample_process,
     verdict,
@@ -200,8 +199,7 @@ class Bench:
 
     def kubectl_apply_list(self, namespace: str) -> None:
         items = [flag_body(namespace, i) for i in range(self.config.flags)]
-        document = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-        self.plane.kubectl("apply", "-f", "-", input=document, timeout=self.config.timeout)
+        apply_list(self.plane, items, self.config.timeout)
 
     def threaded_creates(self, namespace: str) -> None:
         def create(i: int) -> None:
@@ -384,11 +382,7 @@ def _bulk_rows(result: BulkResult, flags: int) -> list[Row]:
 def run(config: Config) -> int:
     rows: list[Row] = []
     with control_plane_with_crds() as plane:
-        print(
-            f"machine: {machine_summary()}; Python {platform.python_version()}; "
-            f"control plane binaries {plane.bin_dir.name}",
-            flush=True,
-        )
+        print_machine(plane)
         bench = Bench(plane, config)
         try:
             # -- A: kubectl apply of a List, idle spell, edits --------------------------------

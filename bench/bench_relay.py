@@ -38,6 +38,7 @@ from bench.common import (
     ConfigMapWatch,
     FlagsDoc,
     Row,
+    apply_list,
     control_plane_with_crds,
     latency_summary,
     machine_summary,
@@ -185,13 +186,7 @@ def edit_rows(
     operator = OperatorProcess(plane.kubeconfig, [namespace]).start(timeout=120)
     try:
         items = [flag_body(namespace, i) for i in range(config.edit_flags)]
-        plane.kubectl(
-            "apply",
-            "-f",
-            "-",
-            timeout=config.timeout,
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}),
-        )
+        apply_list(plane, items, config.timeout)
         names = [flag_name(i) for i in range(config.edit_flags)]
         watch.wait_for_flags(lambda f: len(f) == config.edit_flags, 0, config.timeout)
         watch.forget_documents()

@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import platform
 import sys
 import tempfile
 import threading
@@ -43,9 +41,10 @@ from bench.common import (
     ConfigMapWatch,
     FlagsDoc,
     Row,
+    apply_list,
     control_plane_with_crds,
     latency_summary,
-    machine_summary,
+    print_machine,
     print_table,
     verdict,
 )
@@ -132,11 +131,7 @@ def run(config: Config) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-relay-client-"))
     names = [flag_name(i) for i in range(config.flags)]
     with control_plane_with_crds() as plane:
-        print(
-            f"machine: {machine_summary()}; Python {platform.python_version()}; "
-            f"control plane binaries {plane.bin_dir.name}",
-            flush=True,
-        )
+        print_machine(plane)
         from kubernetes import client
 
         from flagops_devtools.demo.mount import ConfigMapMount
@@ -145,8 +140,7 @@ def run(config: Config) -> int:
         custom: Any = client.CustomObjectsApi(api)
         namespace = plane.create_namespace("bench-relay-client")
         items = [flag_body(namespace, i) for i in range(config.flags)]
-        listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-        plane.kubectl("apply", "-f", "-", input=listing, timeout=config.timeout)
+        apply_list(plane, items, config.timeout)
         operator = OperatorProcess(plane.kubeconfig, [namespace]).start(timeout=120)
         watch = ConfigMapWatch(api, namespace).start()
         relay: Any = None

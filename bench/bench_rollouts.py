@@ -29,14 +29,13 @@ Scenarios, in order:
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from collections.abc import Sequence
 
 from bench.common import (
     Row,
     control_plane_with_crds,
-    machine_summary,
+    print_machine,
     print_table,
 )
 from bench.rollouts.actions import action_rows, run_actions
@@ -60,11 +59,7 @@ def run(config: Config) -> int:
             control_plane_with_crds() as plane,
             PrometheusServer([g.target for g in generators], scrape_interval="1s") as prometheus,
         ):
-            print(
-                f"machine: {machine_summary()}; Python {platform.python_version()}; "
-                f"control plane binaries {plane.bin_dir.name}; config {config}",
-                flush=True,
-            )
+            print_machine(plane, f"; config {config}")
             for generator in generators:
                 prometheus.wait_for_scrape(generator.target)
             world = World(plane, prometheus, config)

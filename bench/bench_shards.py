@@ -163,10 +163,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     results: dict[int, list[Run]] = {1: [], 2: []}
     with control_plane_with_crds() as plane:
-        plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s",
-            "crd/clusterkopfpeerings.kopf.dev",
-        )  # fmt: skip
         for run in range(args.runs):
             for shards in (1, 2):
                 results[shards].append(one_run(plane, shards, args, f"r{run}"))

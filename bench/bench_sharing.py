@@ -16,8 +16,6 @@ we time, side by side, when the change is seen:
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -28,9 +26,10 @@ from bench.common import (
     ConfigMapWatch,
     FlagsDoc,
     Row,
+    apply_list,
     control_plane_with_crds,
     latency_summary,
-    machine_summary,
+    print_machine,
     print_table,
 )
 from flagops.api.resources import GROUP, VERSION
@@ -85,11 +84,7 @@ def stream_shows(key: str, value: int) -> Any:
 def run(config: Config) -> int:
     timings = Timings()
     with control_plane_with_crds() as plane:
-        print(
-            f"machine: {machine_summary()}; Python {platform.python_version()}; "
-            f"control plane binaries {plane.bin_dir.name}",
-            flush=True,
-        )
+        print_machine(plane)
         from kubernetes import client
 
         api = plane.api_client()
@@ -99,8 +94,7 @@ def run(config: Config) -> int:
         items = [
             flag_body(owner, i, reader if i < config.shared else None) for i in range(config.flags)
         ]
-        listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
-        plane.kubectl("apply", "-f", "-", input=listing, timeout=config.timeout)
+        apply_list(plane, items, config.timeout)
         operator = OperatorProcess(plane.kubeconfig, [owner, reader]).start(timeout=120)
         own = ConfigMapWatch(api, owner).start()
         copy = ConfigMapWatch(api, reader, name=f"feature-flags-from-{owner}").start()

@@ -10,6 +10,7 @@ import contextlib
 import json
 import math
 import os
+import platform
 import statistics
 import threading
 import time
@@ -21,6 +22,7 @@ from typing import Any, Generic, Self, TypeVar
 from prometheus_client.parser import text_string_to_metric_families
 
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.crds import apply_crds
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGMAP = "feature-flags"
@@ -40,15 +42,22 @@ def control_plane_with_crds() -> Iterator[ControlPlane]:
     from the two cores the figures are about.
     """
     with ControlPlane(controller_manager=False) as plane:
-        plane.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(REPO / "crds"))
-        plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/featureflags.flagops.dev",
-            "crd/rollouts.flagops.dev",
-        )
-        yield plane
+        yield apply_crds(plane, REPO / "crds")
+
+
+def print_machine(plane: ControlPlane, extra: str = "") -> None:
+    """The line every bench starts with: machine, Python and control-plane binaries."""
+    print(
+        f"machine: {machine_summary()}; Python {platform.python_version()}; "
+        f"control plane binaries {plane.bin_dir.name}{extra}",
+        flush=True,
+    )
+
+
+def apply_list(plane: ControlPlane, items: Sequence[Mapping[str, Any]], timeout: float) -> None:
+    """Many objects in one `kubectl apply` (a v1 List), as a user applying a folder would."""
+    listing = json.dumps({"apiVersion": "v1", "kind": "List", "items": list(items)})
+    plane.kubectl("apply", "-f", "-", input=listing, timeout=timeout)
 
 
 def machine_summary() -> str:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.crds import apply_crds
 from flagops_devtools.testing.kubelet_standin import ProbeKubeletStandIn
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.prometheus import PrometheusServer
@@ -85,18 +86,7 @@ def kubelet_standin(control_plane: ControlPlane, kube_api: Any) -> Iterator[Prob
 @pytest.fixture(scope="session")
 def flagops_crds(control_plane: ControlPlane) -> ControlPlane:
     """The committed CRDs (crds/, with kopf's peering CRDs), applied as a user would."""
-    repo = Path(__file__).resolve().parents[1]
-    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(repo / "crds"))
-    control_plane.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/featureflags.flagops.dev",
-        "crd/rollouts.flagops.dev",
-        "crd/kopfpeerings.kopf.dev",
-        "crd/clusterkopfpeerings.kopf.dev",
-    )
-    return control_plane
+    return apply_crds(control_plane, Path(__file__).resolve().parents[1] / "crds")
 
 
 @pytest.fixture

@@ -19,11 +19,12 @@ from bench.common import (
     sample_process,
 )
 from flagops.api.resources import GROUP, VERSION
+from flagops_devtools.testing import objects
 from flagops_devtools.testing.controlplane import ControlPlane
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.prometheus import PrometheusServer
 
-ROLLOUTS, FLAGS = "rollouts", "featureflags"
+ROLLOUTS = "rollouts"
 INTEGRATIONS = ("calendar_sync", "push_notifications", "shopping_list_sync", "export_pdf")
 STAGES = ("DISABLED", "INTERNAL", "BETA", "EARLY_ACCESS", "LIMITED", "GENERAL", "FULL")
 PROM_QUERY_HANDLER = "/api/v1/query"
@@ -202,28 +203,19 @@ class World:
         ).start(timeout=120)
 
     def create_flag(self, namespace: str, name: str, integration: str, **spec: Any) -> None:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "FeatureFlag",
-            "metadata": {"name": name},
-            "spec": {"key": name.replace("-", "_"), "integration": integration, **spec},
-        }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, FLAGS, body)
+        key = name.replace("-", "_")
+        objects.create_flag(self.custom, namespace, name, key=key, integration=integration, **spec)
 
     def create_rollout(
         self, namespace: str, name: str, stage_duration: str, interval: str, min_samples: int = 20
     ) -> None:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Rollout",
-            "metadata": {"name": name},
-            "spec": {
-                "flagRef": {"name": name},
-                "stageDuration": stage_duration,
-                "analysis": {"interval": interval, "minSampleSize": min_samples},
-            },
-        }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, ROLLOUTS, body)
+        objects.create_rollout(
+            self.custom,
+            namespace,
+            name,
+            stageDuration=stage_duration,
+            analysis={"interval": interval, "minSampleSize": min_samples},
+        )
 
     def rollouts(self, namespace: str) -> list[dict[str, Any]]:
         listed = self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, ROLLOUTS)

@@ -105,6 +105,19 @@ class _SetupFailed(Exception):
     pass
 
 
+def _container_status(container: Json, state: Json, *, live: bool) -> Json:
+    """The pod's one container as the kubelet reports it: `live` is ready and started."""
+    return {
+        "name": container["name"],
+        "image": container.get("image", ""),
+        "imageID": "",
+        "ready": live,
+        "started": live,
+        "restartCount": 0,
+        "state": state,
+    }
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -567,15 +580,7 @@ class ProbeKubeletStandIn(Service):
             "startTime": started_at,
             "conditions": conditions,
             "containerStatuses": [
-                {
-                    "name": container["name"],
-                    "image": container.get("image", ""),
-                    "imageID": "",
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "state": {"running": {"startedAt": started_at}},
-                }
+                _container_status(container, {"running": {"startedAt": started_at}}, live=True)
             ],
         }
 
@@ -614,14 +619,9 @@ class ProbeKubeletStandIn(Service):
             "startTime": started_at,
             "conditions": conditions,
             "containerStatuses": [
-                {
-                    "name": container["name"],
-                    "image": container.get("image", ""),
-                    "imageID": "",
-                    "ready": False,
-                    "started": False,
-                    "restartCount": 0,
-                    "state": {
+                _container_status(
+                    container,
+                    {
                         "terminated": {
                             "exitCode": exit_code,
                             "reason": reason,
@@ -630,7 +630,8 @@ class ProbeKubeletStandIn(Service):
                             "finishedAt": finished_at,
                         }
                     },
-                }
+                    live=False,
+                )
             ],
         }
         if deadline_exceeded:

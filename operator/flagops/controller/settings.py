@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from flagops.controller.shard import Shard
+from flagops.env_options import add_env_option, namespaces_from
 from flagops.publishing.fit import DEFAULT_MAX_DOCUMENT_BYTES
 
 LogFormat = Literal["json", "text"]
@@ -76,10 +77,11 @@ class Settings:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = Settings()
-    env = os.environ.get
-    parser.add_argument(
+    add_env_option(
+        parser,
         "--prometheus-address",
-        default=env(_ENV["prometheus_address"], defaults.prometheus_address),
+        _ENV["prometheus_address"],
+        defaults.prometheus_address,
         help="Prometheus base URL used when a Rollout does not name one",
     )
     parser.add_argument(
@@ -89,10 +91,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="namespace to watch (repeatable); none means all namespaces",
     )
-    parser.add_argument(
-        "--configmap-name", default=env(_ENV["configmap_name"], defaults.configmap_name)
-    )
-    parser.add_argument("--probe-image", default=env(_ENV["probe_image"], defaults.probe_image))
+    add_env_option(parser, "--configmap-name", _ENV["configmap_name"], defaults.configmap_name)
+    add_env_option(parser, "--probe-image", _ENV["probe_image"], defaults.probe_image)
     parser.add_argument(
         "--probe-env",
         action="append",
@@ -100,63 +100,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="environment variable for every probe Job (repeatable; env: comma-separated)",
     )
-    parser.add_argument(
-        "--metrics-port", type=int, default=int(env(_ENV["metrics_port"], defaults.metrics_port))
+    add_env_option(parser, "--metrics-port", _ENV["metrics_port"], defaults.metrics_port, type=int)
+    add_env_option(parser, "--health-port", _ENV["health_port"], defaults.health_port, type=int)
+    add_env_option(
+        parser, "--log-format", _ENV["log_format"], defaults.log_format, choices=["json", "text"]
     )
-    parser.add_argument(
-        "--health-port", type=int, default=int(env(_ENV["health_port"], defaults.health_port))
-    )
-    parser.add_argument(
-        "--log-format",
-        choices=["json", "text"],
-        default=env(_ENV["log_format"], defaults.log_format),
-    )
-    parser.add_argument("--peering", default=env(_ENV["peering"], defaults.peering))
-    parser.add_argument(
+    add_env_option(parser, "--peering", _ENV["peering"], defaults.peering)
+    add_env_option(
+        parser,
         "--peering-lifetime",
+        _ENV["peering_lifetime"],
+        defaults.peering_lifetime,
         type=int,
-        default=int(env(_ENV["peering_lifetime"], defaults.peering_lifetime)),
         help="seconds before a silent peer is presumed dead and another replica takes over",
     )
     parser.add_argument(
         "--standalone", action="store_true", help="no peering: this replica is always active"
     )
-    parser.add_argument(
+    add_env_option(
+        parser,
         "--shard",
+        _ENV["shard"],
+        defaults.shard,
         type=_shard,
-        default=env(_ENV["shard"], str(defaults.shard)),
         metavar="I/N",
         help="serve only the namespaces of shard I of N (0 <= I < N); each shard has its own"
         " peering object (<peering> for shard 0, else <peering>-shard-I)",
     )
-    parser.add_argument(
+    add_env_option(
+        parser,
         "--max-document-bytes",
+        _ENV["max_document_bytes"],
+        defaults.max_document_bytes,
         type=int,
-        default=int(env(_ENV["max_document_bytes"], defaults.max_document_bytes)),
         help="largest flags document per ConfigMap; newer flags beyond it are left out"
         " (default: the apiserver's 1 MiB ConfigMap limit)",
     )
-    parser.add_argument(
+    add_env_option(
+        parser,
         "--prometheus-timeout",
+        _ENV["prometheus_timeout"],
+        defaults.prometheus_timeout,
         type=float,
-        default=float(env(_ENV["prometheus_timeout"], defaults.prometheus_timeout)),
         help="seconds one Prometheus query may take, reading the answer included",
     )
-    parser.add_argument(
+    add_env_option(
+        parser,
         "--apiserver-unhealthy-after",
+        _ENV["apiserver_unhealthy_after"],
+        defaults.apiserver_unhealthy_after,
         type=float,
-        default=float(env(_ENV["apiserver_unhealthy_after"], defaults.apiserver_unhealthy_after)),
         help="seconds of unreachable apiserver after which /healthz fails (before: degraded)",
     )
 
 
 def from_args(args: argparse.Namespace) -> Settings:
-    namespaces: list[str] = args.namespaces or []
-    if not namespaces:
-        namespaces = [n.strip() for n in os.environ.get(_ENV["namespaces"], "").split(",")]
     return Settings(
         prometheus_address=args.prometheus_address,
-        namespaces=tuple(n for n in namespaces if n),
+        namespaces=namespaces_from(args.namespaces, _ENV["namespaces"]),
         configmap_name=args.configmap_name,
         probe_image=args.probe_image,
         probe_env=_probe_env(args.probe_env or os.environ.get(_ENV["probe_env"], "").split(",")),

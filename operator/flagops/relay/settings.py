@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from flagops.env_options import add_env_option, namespaces_from
 
 LogFormat = Literal["json", "text"]
 
@@ -75,7 +76,6 @@ class RelaySettings:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = RelaySettings()
-    env = os.environ.get
     parser.add_argument(
         "--namespace",
         dest="namespaces",
@@ -84,65 +84,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="namespace whose flags are served (repeatable; env: comma-separated); "
         "none means all namespaces",
     )
-    parser.add_argument("--configmap-name", default=env(_ENV["configmap_name"], d.configmap_name))
-    parser.add_argument("--port", type=int, default=int(env(_ENV["port"], d.port)))
-    parser.add_argument(
+    add_env_option(parser, "--configmap-name", _ENV["configmap_name"], d.configmap_name)
+    add_env_option(parser, "--port", _ENV["port"], d.port, type=int)
+    add_env_option(
+        parser,
         "--metrics-port",
+        _ENV["metrics_port"],
+        d.metrics_port,
         type=int,
-        default=int(env(_ENV["metrics_port"], d.metrics_port)),
         help="port of /metrics, /healthz and /readyz (no token needed)",
     )
-    parser.add_argument("--bind-address", default=env(_ENV["bind_address"], d.bind_address))
-    parser.add_argument(
+    add_env_option(parser, "--bind-address", _ENV["bind_address"], d.bind_address)
+    add_env_option(
+        parser,
         "--tokens-file",
+        _ENV["tokens_file"],
         type=Path,
-        default=env(_ENV["tokens_file"]),
         help="YAML or JSON file mapping tokens to namespaces and origins (docs/relay.md)",
     )
-    parser.add_argument(
-        "--log-format", choices=["json", "text"], default=env(_ENV["log_format"], d.log_format)
+    add_env_option(
+        parser, "--log-format", _ENV["log_format"], d.log_format, choices=["json", "text"]
     )
-    parser.add_argument(
+    add_env_option(
+        parser,
         "--rate-limit",
+        _ENV["rate_limit"],
+        d.rate_limit,
         type=float,
-        default=float(env(_ENV["rate_limit"], d.rate_limit)),
         help="requests per second per token (default for tokens that set none)",
     )
-    parser.add_argument(
-        "--rate-burst", type=int, default=int(env(_ENV["rate_burst"], d.rate_burst))
-    )
-    parser.add_argument(
+    add_env_option(parser, "--rate-burst", _ENV["rate_burst"], d.rate_burst, type=int)
+    add_env_option(
+        parser,
         "--max-streams",
+        _ENV["max_streams"],
+        d.max_streams,
         type=int,
-        default=int(env(_ENV["max_streams"], d.max_streams)),
         help="open event streams per token (default for tokens that set none)",
     )
-    parser.add_argument(
-        "--max-body-bytes",
-        type=int,
-        default=int(env(_ENV["max_body_bytes"], d.max_body_bytes)),
+    add_env_option(parser, "--max-body-bytes", _ENV["max_body_bytes"], d.max_body_bytes, type=int)
+    add_env_option(
+        parser, "--keepalive-seconds", _ENV["keepalive_seconds"], d.keepalive_seconds, type=float
     )
-    parser.add_argument(
-        "--keepalive-seconds",
-        type=float,
-        default=float(env(_ENV["keepalive_seconds"], d.keepalive_seconds)),
-    )
-    parser.add_argument("--root-path", default=env(_ENV["root_path"], d.root_path))
-    parser.add_argument(
+    add_env_option(parser, "--root-path", _ENV["root_path"], d.root_path)
+    add_env_option(
+        parser,
         "--dev-serve-namespace-without-tokens",
+        _ENV["dev_namespace"],
         dest="dev_namespace",
-        default=env(_ENV["dev_namespace"]),
         metavar="NAMESPACE",
         help="DEVELOPMENT ONLY (make demo): serve this one namespace to anyone, no token",
     )
 
 
 def from_args(args: argparse.Namespace) -> RelaySettings:
-    namespaces: list[str] = args.namespaces or []
-    if not namespaces:
-        namespaces = [n.strip() for n in os.environ.get(_ENV["namespaces"], "").split(",")]
     settings = RelaySettings(
-        namespaces=tuple(n for n in namespaces if n),
+        namespaces=namespaces_from(args.namespaces, _ENV["namespaces"]),
         configmap_name=args.configmap_name,
         port=args.port,
         metrics_port=args.metrics_port,

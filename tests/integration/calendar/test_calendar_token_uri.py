@@ -18,16 +18,19 @@ pytestmark = pytest.mark.integration
 ServiceFactory = Callable[..., CalendarSyncIntegration]
 
 
-def grants(server: CalendarServer) -> list[str | None]:
-    return [r.grant_type for r in server.requests if r.route == "token"]
+def assert_connected_by(
+    service: CalendarSyncIntegration, server: CalendarServer, grant: str
+) -> None:
+    """Connected, after exactly one token request to `server`, of grant type `grant`."""
+    assert service.status is IntegrationStatus.CONNECTED
+    assert [r.grant_type for r in server.requests if r.route == "token"] == [grant]
 
 
 def test_service_account_file_token_uri_is_used(
     make_service: ServiceFactory, calendar_server: CalendarServer
 ) -> None:
     service = make_service(token_uri=None)
-    assert service.status is IntegrationStatus.CONNECTED
-    assert grants(calendar_server) == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
+    assert_connected_by(service, calendar_server, "urn:ietf:params:oauth:grant-type:jwt-bearer")
     assert asyncio.run(service.health_check()).healthy
 
 
@@ -40,8 +43,7 @@ def test_authorized_user_file_token_uri_is_used(
         tmp_path / "authorized_user.json", token_uri=calendar_server.token_uri
     )
     service = make_service(credentials_file=str(credentials), token_uri=None)
-    assert service.status is IntegrationStatus.CONNECTED
-    assert grants(calendar_server) == ["refresh_token"]
+    assert_connected_by(service, calendar_server, "refresh_token")
     assert asyncio.run(service.health_check()).healthy
 
 
@@ -52,5 +54,4 @@ def test_token_uri_option_still_wins_over_the_file(
         tmp_path / "authorized_user.json", token_uri="http://127.0.0.1:9/nowhere"
     )
     service = make_service(credentials_file=str(credentials), token_uri=calendar_server.token_uri)
-    assert service.status is IntegrationStatus.CONNECTED
-    assert grants(calendar_server) == ["refresh_token"]
+    assert_connected_by(service, calendar_server, "refresh_token")

@@ -25,13 +25,14 @@ from kubernetes import client
 
 from flagops.api.stages import ORDER, Stage
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.crds import apply_crds
+from flagops_devtools.testing.objects import GROUP, VERSION, create_flag, create_rollout
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.traffic import TrafficGenerator
 from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 OUTAGE_SECONDS = 30.0
 ETCD_OUTAGE_SECONDS = 8.0
 UNHEALTHY_AFTER = 20
@@ -43,14 +44,7 @@ def own_plane() -> Iterator[ControlPlane]:
     plane = ControlPlane(controller_manager=False)
     plane.start()
     try:
-        plane.kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
-        plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/featureflags.flagops.dev",
-            "crd/rollouts.flagops.dev",
-        )
+        apply_crds(plane, REPO / "crds")
         yield plane
     finally:
         plane.stop()
@@ -85,33 +79,13 @@ def test_apiserver_and_etcd_outages_mid_rollout(
         operator.start()
         pid = operator.process.pid
         for name, enabled in (("calendar-sync", False), ("bystander", False)):
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                "featureflags",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "FeatureFlag",
-                    "metadata": {"name": name},
-                    "spec": {"key": name, "integration": "calendar_sync", "enabled": enabled},
-                },
-            )
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
+            create_flag(custom, namespace, name, integration="calendar_sync", enabled=enabled)
+        create_rollout(
+            custom,
             namespace,
-            "rollouts",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Rollout",
-                "metadata": {"name": "calendar-sync"},
-                "spec": {
-                    "flagRef": {"name": "calendar-sync"},
-                    "stageDuration": "3s",
-                    "analysis": {"interval": "1s", "minSampleSize": 20},
-                },
-            },
+            "calendar-sync",
+            stageDuration="3s",
+            analysis={"interval": "1s", "minSampleSize": 20},
         )
 
         def stage() -> str | None:

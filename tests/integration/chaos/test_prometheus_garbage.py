@@ -16,12 +16,12 @@ from hostile_prometheus import HostilePrometheus
 from kubernetes import client
 
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.objects import GROUP, VERSION, create_flag, create_rollout
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration]
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 ROLLOUTS = ("r1", "r2", "r3", "r4", "r5")
 QUERY_TIMEOUT = 1.0
 HUGE_ANSWERS = 50
@@ -60,37 +60,17 @@ def test_garbage_answers_never_advance_nor_crash(
     try:
         operator.start()
         for name in ROLLOUTS:
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
+            create_flag(custom, namespace, name, integration="calendar_sync")
+            create_rollout(
+                custom,
                 namespace,
-                "featureflags",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "FeatureFlag",
-                    "metadata": {"name": name},
-                    "spec": {"key": name, "integration": "calendar_sync"},
-                },
-            )
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                "rollouts",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "Rollout",
-                    "metadata": {"name": name},
-                    "spec": {
-                        "flagRef": {"name": name},
-                        "stageDuration": "1s",
-                        "analysis": {
-                            "interval": "1s",
-                            "minSampleSize": 20,
-                            "consecutiveErrorLimit": 1000,
-                            "prometheus": {"address": hostile.url},
-                        },
-                    },
+                name,
+                stageDuration="1s",
+                analysis={
+                    "interval": "1s",
+                    "minSampleSize": 20,
+                    "consecutiveErrorLimit": 1000,
+                    "prometheus": {"address": hostile.url},
                 },
             )
 

@@ -30,13 +30,13 @@ from flagops_devtools.testing.kubelet_standin import (
     ProbeInvocation,
     ProbeKubeletStandIn,
 )
+from flagops_devtools.testing.objects import GROUP, VERSION, create_flag, create_rollout
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.traffic import TrafficGenerator
 from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 ROLLOUTS = ("alpha", "bravo", "charlie")
 KILLS = 20
 STAGE_DURATION = 2.0
@@ -47,10 +47,6 @@ HEALTHY = json.dumps({"healthy": True, "status": "CONNECTED", "message": "reacha
 
 def quick(invocation: ProbeInvocation) -> CommandResult:
     return CommandResult(exit_code=0, message=HEALTHY)
-
-
-def create(custom: Any, namespace: str, plural: str, body: dict[str, Any]) -> None:
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
 
 
 def test_random_sigkills_lose_nothing(
@@ -75,36 +71,14 @@ def test_random_sigkills_lose_nothing(
         )
         recorder.start()
         for name in ROLLOUTS:
-            create(
+            create_flag(custom, namespace, name, integration="calendar_sync", enabled=False)
+            create_rollout(
                 custom,
                 namespace,
-                "featureflags",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "FeatureFlag",
-                    "metadata": {"name": name},
-                    "spec": {"key": name, "integration": "calendar_sync", "enabled": False},
-                },
-            )
-            create(
-                custom,
-                namespace,
-                "rollouts",
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "Rollout",
-                    "metadata": {"name": name},
-                    "spec": {
-                        "flagRef": {"name": name},
-                        "stageDuration": f"{STAGE_DURATION:g}s",
-                        "analysis": {"interval": "1s", "minSampleSize": 20},
-                        "healthProbe": {
-                            "integration": "calendar_sync",
-                            "timeout": "3s",
-                            "every": "3s",
-                        },
-                    },
-                },
+                name,
+                stageDuration=f"{STAGE_DURATION:g}s",
+                analysis={"interval": "1s", "minSampleSize": 20},
+                healthProbe={"integration": "calendar_sync", "timeout": "3s", "every": "3s"},
             )
 
         began = time.monotonic()

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from test_publish import feature_flag
 
 from flagops.flags.client import FeatureFlags
 from flagops.flags.document import parse_document
@@ -37,15 +38,6 @@ def spaces(control_plane: ControlPlane) -> Iterator[tuple[str, str, str]]:
     yield names  # type: ignore[misc]
     for name in names:
         control_plane.delete_namespace(name)
-
-
-def flag(name: str, **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "FeatureFlag",
-        "metadata": {"name": name},
-        "spec": spec,
-    }
 
 
 def read_copy(core: Any, namespace: str, owner: str) -> Any:
@@ -110,10 +102,12 @@ def test_a_flag_shared_with_b_reaches_b_and_never_c(
         VERSION,
         a,
         PLURAL,
-        flag("calendar-sync", key="calendar_sync", enabled=True, rolloutPercent=10, sharedWith=[b]),
+        feature_flag(
+            "calendar-sync", key="calendar_sync", enabled=True, rolloutPercent=10, sharedWith=[b]
+        ),
     )
     custom.create_namespaced_custom_object(
-        GROUP, VERSION, a, PLURAL, flag("export-pdf", key="export_pdf", enabled=True)
+        GROUP, VERSION, a, PLURAL, feature_flag("export-pdf", key="export_pdf", enabled=True)
     )
 
     # The copy appears in B, holding only the shared flag, in a document apps can mount.
@@ -221,7 +215,7 @@ def test_a_configmap_flagops_did_not_write_is_never_overwritten(
         VERSION,
         a,
         PLURAL,
-        flag("calendar-sync", key="calendar_sync", enabled=True, sharedWith=[b, c]),
+        feature_flag("calendar-sync", key="calendar_sync", enabled=True, sharedWith=[b, c]),
     )
     # C, which is free, gets its copy: one blocked namespace does not stop the others.
     wait_copy(core, c, a, lambda f: "calendar_sync" in f)
@@ -268,7 +262,7 @@ def test_a_namespace_created_later_gets_its_copy(
         VERSION,
         a,
         PLURAL,
-        flag("calendar-sync", key="calendar_sync", enabled=True, sharedWith=[later]),
+        feature_flag("calendar-sync", key="calendar_sync", enabled=True, sharedWith=[later]),
     )
     condition = wait_for(
         lambda: (s := shared_condition(custom, a, "calendar-sync")) and s,

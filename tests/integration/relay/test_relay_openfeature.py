@@ -19,8 +19,8 @@ from openfeature.exception import ErrorCode
 from openfeature.flag_evaluation import FlagEvaluationDetails
 from relay_helpers import context, http, token_entry
 
-from flagops.api.resources import GROUP, VERSION
 from flagops.flags.evaluate import evaluate_reason
+from flagops_devtools.testing.objects import create_flag
 from flagops_devtools.testing.wait import wait_for
 
 pytestmark = pytest.mark.integration
@@ -59,18 +59,7 @@ def published(operator_factory: Any, namespace: str, custom: Any, core: Any) -> 
     """The FeatureFlags above, published by the real operator; the document's flags."""
     operator_factory([namespace])
     for key, spec in FLAGS.items():
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            "featureflags",
-            {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "FeatureFlag",
-                "metadata": {"name": key.replace("_", "-")},
-                "spec": {"key": key, **spec},
-            },
-        )
+        create_flag(custom, namespace, key.replace("_", "-"), key=key, **spec)
 
     def document() -> dict[str, Any] | None:
         cm = core.read_namespaced_config_map("feature-flags", namespace)

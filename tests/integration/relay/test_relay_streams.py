@@ -9,6 +9,7 @@ import pytest
 from relay_helpers import context, http, publish, token_entry, write_configmap
 
 from flagops.api.resources import GROUP, VERSION
+from flagops_devtools.testing.objects import create_flag
 from flagops_devtools.testing.process import free_port
 from flagops_devtools.testing.relay import SseReader
 from flagops_devtools.testing.wait import wait_for
@@ -26,17 +27,8 @@ def test_an_edit_reaches_both_kinds_of_stream(
     operator_factory: Any, relay_factory: Any, namespace: str, custom: Any
 ) -> None:
     operator_factory([namespace])
-    custom.create_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        namespace,
-        "featureflags",
-        {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "FeatureFlag",
-            "metadata": {"name": "calendar-sync"},
-            "spec": {"key": "calendar_sync", "enabled": True, "rolloutPercent": 10},
-        },
+    create_flag(
+        custom, namespace, "calendar-sync", key="calendar_sync", enabled=True, rolloutPercent=10
     )
     relay = relay_factory([namespace], tokens=[token_entry(TOKEN, [namespace])])
     first = wait_for(lambda: _bulk(relay).json()["flags"] or None, timeout=30)

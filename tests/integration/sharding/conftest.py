@@ -8,6 +8,7 @@ import pytest
 from shards_env import INTEGRATION, REPO, ShardWorld
 
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.crds import apply_crds
 from flagops_devtools.testing.prometheus import PrometheusServer
 from flagops_devtools.testing.traffic import TrafficGenerator
 
@@ -15,15 +16,7 @@ from flagops_devtools.testing.traffic import TrafficGenerator
 @pytest.fixture
 def world() -> Iterator[ShardWorld]:
     with ControlPlane(controller_manager=False) as plane:
-        plane.kubectl("apply", "--server-side", "-k", str(REPO / "crds"))
-        plane.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/featureflags.flagops.dev",
-            "crd/rollouts.flagops.dev",
-            "crd/clusterkopfpeerings.kopf.dev",
-        )
+        apply_crds(plane, REPO / "crds")
         traffic = TrafficGenerator(INTEGRATION, "calendar_sync", rate=50).start()
         prometheus = PrometheusServer([traffic.target], scrape_interval="1s")
         prometheus.start()

@@ -17,12 +17,13 @@ from typing import Any
 from kubernetes import client
 
 from flagops.controller.shard import Shard, shard_of
+from flagops_devtools.testing import objects
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.objects import GROUP, VERSION
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.prometheus import PrometheusServer
 from flagops_devtools.testing.wait import wait_for
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 INTEGRATION = "calendar_sync"
 FLAG = "calendar-sync"
 REPO = Path(__file__).resolve().parents[3]
@@ -120,13 +121,9 @@ class ShardWorld:
         self.plane.create_namespace(name)
 
     def create_flag(self, namespace: str, **spec: Any) -> None:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "FeatureFlag",
-            "metadata": {"name": FLAG},
-            "spec": {"key": "calendar_sync", "integration": INTEGRATION, **spec},
-        }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "featureflags", body)
+        objects.create_flag(
+            self.custom, namespace, FLAG, key="calendar_sync", integration=INTEGRATION, **spec
+        )
 
     def patch_flag(self, namespace: str, **spec: Any) -> None:
         self.custom.patch_namespaced_custom_object(
@@ -134,17 +131,13 @@ class ShardWorld:
         )
 
     def create_rollout(self, namespace: str, stage_duration: str = "3s") -> None:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "Rollout",
-            "metadata": {"name": FLAG},
-            "spec": {
-                "flagRef": {"name": FLAG},
-                "stageDuration": stage_duration,
-                "analysis": {"interval": "1s", "minSampleSize": 20},
-            },
-        }
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "rollouts", body)
+        objects.create_rollout(
+            self.custom,
+            namespace,
+            FLAG,
+            stageDuration=stage_duration,
+            analysis={"interval": "1s", "minSampleSize": 20},
+        )
 
     def rollout(self, namespace: str) -> dict[str, Any]:
         return as_dict(
@@ -154,6 +147,22 @@ class ShardWorld:
     def status(self, namespace: str) -> dict[str, Any]:
         status: dict[str, Any] = self.rollout(namespace).get("status") or {}
         return status
+
+    def start_shards(self, shards: list[Shard]) -> list[OperatorProcess]:
+        """One operator per shard, each with its shard's peering object, named shard-<index>."""
+        operators = []
+        for shard in shards:
+            self.create_peering(shard)
+            operators.append(self.operator(shard, priority=100, name=f"shard-{shard.index}"))
+        return operators
+
+    def hold_at_internal(self, namespaces: list[str]) -> None:
+        """Each namespace with a disabled flag whose hour-long Rollout waits at INTERNAL."""
+        for ns in namespaces:
+            self.create_namespace(ns)
+            self.create_flag(ns, enabled=False)
+            self.create_rollout(ns, stage_duration="1h")
+        self.wait_all(namespaces, lambda s: s.get("stage") == "INTERNAL", timeout=90)
 
     def wait_all(
         self, namespaces: list[str], check: Callable[[dict[str, Any]], Any], timeout: float

@@ -22,14 +22,8 @@ STAGES = 6  # StageAdvanced Events of a whole rollout: DISABLED -> ... -> FULL
 def test_each_shard_serves_exactly_its_namespaces(world: ShardWorld) -> None:
     shards = [Shard(0, 2), Shard(1, 2)]
     namespaces = namespaces_for(2, 2, "team")
-    for shard in shards:
-        world.create_peering(shard)
-    operators = [world.operator(s, priority=100, name=f"shard-{s.index}") for s in shards]
-    for ns in namespaces:
-        world.create_namespace(ns)
-        world.create_flag(ns, enabled=False)
-        world.create_rollout(ns, stage_duration="1h")
-    world.wait_all(namespaces, lambda s: s.get("stage") == "INTERNAL", timeout=90)
+    operators = world.start_shards(shards)
+    world.hold_at_internal(namespaces)
     wait_for(lambda: all(world.published(ns) for ns in namespaces), timeout=30)
 
     for ns in namespaces:
@@ -150,14 +144,8 @@ def test_shrinking_to_one_shard_releases_the_finalizers_of_the_shards_gone(
 ) -> None:
     shards = [Shard(0, 2), Shard(1, 2)]
     namespaces = namespaces_for(2, 2, "web")
-    for shard in shards:
-        world.create_peering(shard)
-    two = [world.operator(s, priority=100, name=f"shard-{s.index}") for s in shards]
-    for ns in namespaces:
-        world.create_namespace(ns)
-        world.create_flag(ns, enabled=False)
-        world.create_rollout(ns, stage_duration="1h")
-    world.wait_all(namespaces, lambda s: s.get("stage") == "INTERNAL", timeout=90)
+    two = world.start_shards(shards)
+    world.hold_at_internal(namespaces)
     moved = [ns for ns in namespaces if shard_of(ns, 2) == 1]
     assert all(world.rollout(ns)["metadata"]["finalizers"] == [shards[1].finalizer] for ns in moved)
     for operator in two:
@@ -192,9 +180,7 @@ def test_a_shared_copy_goes_with_its_owners_shard(world: ShardWorld) -> None:
     owner, target = namespaces_for(2, 1, "share")
     if shard_of(owner, 2) == shard_of(target, 2):
         raise AssertionError("namespaces_for gives one namespace per shard")
-    for shard in shards:
-        world.create_peering(shard)
-        world.operator(shard, priority=100, name=f"shard-{shard.index}")
+    world.start_shards(shards)
     for ns in (owner, target):
         world.create_namespace(ns)
     world.create_flag(target, enabled=False)

@@ -133,6 +133,15 @@ def helm_template(
     return result.stdout
 
 
+def assert_schema_rejects(helm: Path, values: dict[str, Any], tmp_path: Path) -> None:
+    """`helm template` refuses `values` because values.schema.json does."""
+    values_file = tmp_path / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    result = run(helm, "template", "flagops", CHART, "-f", values_file)
+    assert result.returncode != 0
+    assert "values don't meet the specifications of the schema" in result.stderr
+
+
 def documents(text: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(text) if d]
 

@@ -7,7 +7,16 @@ from typing import Any
 
 import pytest
 import yaml
-from delivery_tools import CHART, VALUE_SETS, by_kind, component, documents, helm_template, one, run
+from delivery_tools import (
+    CHART,
+    VALUE_SETS,
+    assert_schema_rejects,
+    by_kind,
+    component,
+    documents,
+    helm_template,
+    one,
+)
 from test_chart import permissions
 
 from flagops.relay import settings as relay_settings
@@ -185,11 +194,7 @@ def test_operator_and_relay_select_only_their_own_pods(
     ids=lambda v: ",".join(k for k in v["relay"] if k != "enabled") or "enabled",
 )
 def test_invalid_relay_values_fail(helm: Path, tmp_path: Path, values: dict[str, Any]) -> None:
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    result = run(helm, "template", "flagops", CHART, "-f", values_file)
-    assert result.returncode != 0
-    assert "values don't meet the specifications of the schema" in result.stderr
+    assert_schema_rejects(helm, values, tmp_path)
 
 
 def test_relay_alerts_join_the_prometheus_rule_only_with_the_relay(

@@ -7,8 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from delivery_tools import CHART, by_kind, component, documents, helm_template, run
+from delivery_tools import (
+    CHART,
+    assert_schema_rejects,
+    by_kind,
+    component,
+    documents,
+    helm_template,
+    run,
+)
 
 from flagops.controller.shard import Shard
 
@@ -90,11 +97,7 @@ def test_standalone_shards_have_no_peering(helm: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("shards", [0, "two", 65])
 def test_invalid_shard_counts_fail(helm: Path, tmp_path: Path, shards: Any) -> None:
-    values_file = tmp_path / "values.yaml"
-    values_file.write_text(yaml.safe_dump({"shards": shards}))
-    result = run(helm, "template", "flagops", CHART, "-f", values_file)
-    assert result.returncode != 0
-    assert "values don't meet the specifications of the schema" in result.stderr
+    assert_schema_rejects(helm, {"shards": shards}, tmp_path)
 
 
 def test_notes_list_every_shard(helm: Path, tmp_path: Path) -> None:
