@@ -20,10 +20,10 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from flagops.api.resources import GROUP, VERSION
 from flagops.api.stages import PERCENT, Stage
 from flagops.flags.document import parse_document
 
-GROUP, VERSION = "flagops.dev", "v1alpha1"
 KINDS = ("rollouts", "featureflags", "configmaps", "jobs", "events")
 
 
