@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from flagops.api.common import parse_timestamp
-from flagops.api.stages import ORDER, PERCENT, Stage
+from flagops.api.rollout import Rollout
+from flagops.api.stages import ORDER, PERCENT
 
 BAR_WIDTH = 20
 # Without a terminal, repeat an unchanged line at most this often (a heartbeat in CI logs).
@@ -42,38 +42,38 @@ class Snapshot:
 
 
 def snapshot(rollout: dict[str, Any], seeing: int, users: int) -> Snapshot:
-    spec, status = rollout.get("spec") or {}, rollout.get("status") or {}
-    analysis = spec.get("analysis") or {}
-    last = status.get("lastAnalysis") or {}
-    probe = status.get("lastProbe") or {}
-    stage = status.get("stage") or "-"
-    started = parse_timestamp(status.get("stageStartedAt"))
+    # The typed read boundary: lenient, so a half-written status still draws.
+    read = Rollout.from_object(rollout)
+    spec, status = read.spec, read.status
+    last, probe = status.last_analysis, status.last_probe
+    stage = status.stage.value if status.stage else "-"
+    started = status.stage_started_at
     in_stage = (dt.datetime.now(dt.UTC) - started).total_seconds() if started else None
-    percent = status.get("currentPercent")
+    percent = status.current_percent
     if percent is None:
-        percent = PERCENT[Stage(stage)] if stage in Stage.__members__ else 0
+        percent = PERCENT[status.stage] if status.stage else 0
     probe_text = "-"
-    if spec.get("healthProbe"):
-        probe_text = probe.get("result") or "pending"
-        if status.get("activeProbeJob"):
+    if spec.health_probe:
+        probe_text = str(probe.result.value if probe else "pending")
+        if status.active_probe_job:
             probe_text += " (probe running)"
     return Snapshot(
-        name=rollout["metadata"]["name"],
-        flag=(spec.get("flagRef") or {}).get("name", ""),
+        name=str(read.metadata.get("name", "")),
+        flag=spec.flag_ref.name,
         stage=stage,
-        phase=status.get("phase") or "Pending",
+        phase=status.phase.value if status.phase else "Pending",
         percent=int(percent),
         in_stage=in_stage,
-        stage_duration=str(spec.get("stageDuration", "10m")),
-        error_rate=last.get("errorRate"),
-        threshold=float(analysis.get("errorThreshold", 0.05)),
-        samples=last.get("samples"),
-        min_samples=int(analysis.get("minSampleSize", 100)),
-        verdict=last.get("verdict") or "-",
-        failures=int(status.get("consecutiveFailures") or 0),
-        failure_limit=int(analysis.get("failureLimit", 1)),
+        stage_duration=str(spec.stage_duration),
+        error_rate=last.error_rate if last else None,
+        threshold=spec.analysis.error_threshold,
+        samples=last.samples if last else None,
+        min_samples=spec.analysis.min_sample_size,
+        verdict=last.verdict.value if last else "-",
+        failures=status.consecutive_failures,
+        failure_limit=spec.analysis.failure_limit,
         probe=probe_text,
-        message=status.get("message") or "",
+        message=status.message or "",
         seeing=seeing,
         users=users,
     )
