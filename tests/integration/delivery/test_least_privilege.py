@@ -161,13 +161,22 @@ def change_stage(
         last.update(status)
         return status if status.get("phase") == "Completed" else None
 
+    def published_at_internal() -> dict[str, Any] | None:
+        # The status write comes first and the ConfigMap write follows it (the publisher
+        # reacts to the Rollout's new stage), so wait for the flag's entry too.
+        data = plane.kubectl("get", "configmap", configmap, "-n", namespace, "-o", "json").stdout
+        flags = json.loads(json.loads(data)["data"]["flags.json"])["flags"]
+        entry: dict[str, Any] | None = flags.get("push_notifications")
+        return entry if entry and entry.get("stage") == "INTERNAL" else None
+
     try:
         status = wait_for(completed, timeout=60, message="Rollout Completed at INTERNAL")
-        data = plane.kubectl("get", "configmap", configmap, "-n", namespace, "-o", "json").stdout
+        published = wait_for(
+            published_at_internal, timeout=30, message="INTERNAL published in the ConfigMap"
+        )
     except (TimeoutError, AssertionError) as error:
         raise AssertionError(f"{error}\nstatus: {last}\n{process.describe_failure()}") from error
     assert status["stage"] == "INTERNAL"
-    published = json.loads(json.loads(data)["data"]["flags.json"])["flags"]["push_notifications"]
     assert published["enabled"] is True
     assert published["stage"] == "INTERNAL"
     assert "internal" in published["allowedCohorts"]
