@@ -89,6 +89,24 @@ def _published_revision(core: Any, namespace: str) -> str:
     return revision
 
 
+def _published_and_followed(
+    operator_factory: Any,
+    custom: Any,
+    namespace: str,
+    follow: Callable[[], FeatureFlags],
+    percent: int,
+) -> FeatureFlags:
+    """The real operator publishes calendar-sync at `percent`; the app `follow()` starts
+    has seen that first publication."""
+    operator_factory([namespace])
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, _flag(namespace, percent)
+    )
+    flags = follow()
+    wait_for(lambda: _percent(flags) == percent, timeout=DEADLINE, message="first publish")
+    return flags
+
+
 def test_a_flag_edit_reaches_a_from_relay_app(
     operator_factory: Any,
     namespace: str,
@@ -97,10 +115,13 @@ def test_a_flag_edit_reaches_a_from_relay_app(
     relay: Any,
     app_flags: Callable[..., FeatureFlags],
 ) -> None:
-    operator_factory([namespace])
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _flag(namespace, 10))
-    flags = app_flags(f"{relay.url}/namespaces/{namespace}")
-    wait_for(lambda: _percent(flags) == 10, timeout=DEADLINE, message="first publish")
+    flags = _published_and_followed(
+        operator_factory,
+        custom,
+        namespace,
+        lambda: app_flags(f"{relay.url}/namespaces/{namespace}"),
+        10,
+    )
 
     user = next(u for u in (f"user-{i}" for i in range(10_000)) if 10 < bucket(KEY, u) <= 60)
     assert flags.is_enabled(KEY, user) is False
@@ -122,10 +143,13 @@ def test_the_provider_over_the_relay(
     relay: Any,
     app_flags: Callable[..., FeatureFlags],
 ) -> None:
-    operator_factory([namespace])
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _flag(namespace, 25))
-    flags = app_flags(f"{relay.url}/namespaces/{namespace}")
-    wait_for(lambda: _percent(flags) == 25, timeout=DEADLINE, message="first publish")
+    flags = _published_and_followed(
+        operator_factory,
+        custom,
+        namespace,
+        lambda: app_flags(f"{relay.url}/namespaces/{namespace}"),
+        25,
+    )
     api.set_provider_and_wait(FlagopsProvider(flags), domain="relay-integration")
     try:
         client = api.get_client("relay-integration")
@@ -153,10 +177,15 @@ def test_a_relay_restart_is_bridged_and_caught_up(
     relay: Any,
     app_flags: Callable[..., FeatureFlags],
 ) -> None:
-    operator_factory([namespace])
-    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, _flag(namespace, 10))
-    flags = app_flags(f"{relay.url}/namespaces/{namespace}", backoff=Backoff(initial=0.1, cap=0.5))
-    wait_for(lambda: _percent(flags) == 10, timeout=DEADLINE, message="first publish")
+    flags = _published_and_followed(
+        operator_factory,
+        custom,
+        namespace,
+        lambda: app_flags(
+            f"{relay.url}/namespaces/{namespace}", backoff=Backoff(initial=0.1, cap=0.5)
+        ),
+        10,
+    )
     relay.stop()
     wait_for(lambda: flags.relay_connected is False, timeout=DEADLINE, message="drop seen")
     _patch(custom, namespace, {"rolloutPercent": 40})  # made while the app cannot hear it
