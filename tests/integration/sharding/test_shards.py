@@ -93,8 +93,15 @@ def test_a_killed_shard_fails_over_to_its_own_standby_only(world: ShardWorld) ->
         f" (peering lifetime {PEERING_LIFETIME}s); shard 0/2 published in {steady_after:.1f}s"
     )
     assert "Resuming operations" in standby[1].log()
-    for ns in doomed:
-        assert metric_sum(standby[1], "flagops_configmap_writes_total", namespace=ns) > 0
+    # The write is counted once the apiserver has answered it: a moment after it shows.
+    wait_for(
+        lambda: all(
+            metric_sum(standby[1], "flagops_configmap_writes_total", namespace=ns) > 0
+            for ns in doomed
+        ),
+        timeout=10,
+        message="shard 1's standby counted its writes",
+    )
     # Shard 0 noticed nothing: its active replica served throughout, its standby stayed
     # paused, and its peering still has both of its replicas.
     assert all(
