@@ -55,6 +55,9 @@ class OperatorProcess(Service):
         env = {**os.environ, "KUBECONFIG": str(kubeconfig), **(extra_env or {})}
         # Tests bind to loopback only.
         env.setdefault("FLAGOPS_BIND_ADDRESS", "127.0.0.1")
+        # Tests follow every analysis through status; the tests of the heartbeat itself
+        # (and the benchmarks) set their own.
+        env.setdefault("FLAGOPS_STATUS_HEARTBEAT", "0")
         self.process = ManagedProcess(name, argv, self._log_dir / f"{name}.log", env=env)
 
     @property

@@ -335,6 +335,16 @@ class AnalysisRecord(ApiModel):
     message: str | None = Field(default=None, description="Why, in words.")
 
 
+class StageTotals(ApiModel):
+    """What a grouped analysis has counted of the current stage, so a restart resumes it."""
+
+    stage: Stage = Field(description="The stage these totals belong to.")
+    since: Timestamp = Field(description="When the stage's exposure began; counting starts here.")
+    through: Timestamp = Field(description="The analysis tick the totals run up to.")
+    operations: float = Field(default=0.0, ge=0, description="Operations counted.")
+    errors: float = Field(default=0.0, ge=0, description="Failed operations counted.")
+
+
 class ProbeRecord(ApiModel):
     """The outcome of one finished probe Job."""
 
@@ -437,6 +447,11 @@ class RolloutStatus(ApiModel):
         default=None,
         description="When the flag ConfigMap first carried the current stage; the bake"
         " (stageDuration) counts from here.",
+    )
+    stage_totals: StageTotals | None = Field(
+        default=None,
+        description="Operations and errors counted in the current stage by grouped analysis,"
+        " checkpointed with each status write.",
     )
     event_sequence: int = Field(
         default=0, ge=0, description="Number of Events recorded; part of the next Event name."

@@ -63,7 +63,9 @@ class Reconciler(Protocol):
 
     def forget(self, uid: str, namespace: str, name: str) -> None: ...
 
-    async def run(self, namespace: str, name: str, uid: str, stopped: Any) -> None: ...
+    async def run(
+        self, namespace: str, name: str, uid: str, stopped: Any, body: Mapping[str, Any]
+    ) -> None: ...
 
 
 def flag_record(body: Mapping[str, Any]) -> FlagRecord:
@@ -245,12 +247,14 @@ class OperatorEvents:
         name: str,
         uid: str,
         stopped: Any,
+        body: Mapping[str, Any],
         indexes: Mapping[str, Any],
     ) -> None:
         if namespace is None:
             return
         self.bind(indexes)
-        await self._reconciler.run(namespace, name, uid, stopped)
+        # kopf keeps the daemon's body fresh from the watch: no GET per round.
+        await self._reconciler.run(namespace, name, uid, stopped, body)
 
     def probe_job_changed(self, meta: Mapping[str, Any]) -> None:
         """A probe Job finishing wakes its Rollout at once."""

@@ -99,9 +99,14 @@ def register(
         GROUP, VERSION, "rollouts", id="rollout", cancellation_timeout=10, registry=registry
     )
     async def rollout_loop(
-        namespace: str | None, name: str, uid: str, stopped: kopf.DaemonStopped, **kwargs: Any
+        namespace: str | None,
+        name: str,
+        uid: str,
+        stopped: kopf.DaemonStopped,
+        body: kopf.Body,
+        **kwargs: Any,
     ) -> None:
-        await on.run_rollout(namespace, name, uid, stopped, kwargs)
+        await on.run_rollout(namespace, name, uid, stopped, body, kwargs)
 
     @kopf.on.event("batch", "v1", "jobs", labels={ROLLOUT_LABEL: kopf.PRESENT}, registry=registry)
     async def probe_job_changed(meta: kopf.Meta, **_: Any) -> None:

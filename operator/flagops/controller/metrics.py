@@ -53,3 +53,31 @@ RECONCILE_SECONDS = Histogram(
 # Every replica says which shard it is and how many there are: a shard with no replica
 # scraped is then visible (alert FlagopsShardDown) even while other shards are up.
 SHARDS = Gauge("flagops_shards", "Shard count n of this replica's --shard i/n", ["shard"])
+# Analysis ticks (issue 12): what each tick costs and how late each analysis starts.
+ANALYSIS_QUERIES = Counter(
+    "flagops_analysis_queries_total",
+    "Prometheus queries sent by analysis: grouped (one per tick and group), catchup (a"
+    " longer window after a gap), alone (a custom template), validate",
+    ["kind"],
+)
+ANALYSIS_TICK_SECONDS = Histogram(
+    "flagops_analysis_tick_seconds",
+    "Time one analysis query took, by kind",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+ANALYSIS_LATENESS = Histogram(
+    "flagops_analysis_lateness_seconds",
+    "How long after its due time on the tick grid each analysis started",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+ANALYSIS_ROLLOUTS = Gauge(
+    "flagops_analysis_rollouts",
+    "Rollouts analysed by this replica: grouped (shared tick queries) or alone",
+    ["mode"],
+)
+STATUS_WRITES = Counter(
+    "flagops_rollout_status_writes_total",
+    "Rollout status writes: change (something a user sees) or heartbeat (checkpoint)",
+    ["reason"],
+)

@@ -10,6 +10,7 @@ is in `status`, so any replica can take over at any moment.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -24,18 +25,26 @@ from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
 from flagops.api.common import ConditionStatus, set_condition
 from flagops.api.featureflag import rollout_source
 from flagops.api.resources import ROLLOUTS
-from flagops.api.rollout import Phase, Rollout, RolloutCondition, RolloutSpec, RolloutStatus
+from flagops.api.rollout import (
+    Phase,
+    Rollout,
+    RolloutCondition,
+    RolloutSpec,
+    RolloutStatus,
+    StageTotals,
+)
 from flagops.api.stages import PERCENT, Stage
 from flagops.api.validation import RolloutClaim
 from flagops.controller import metrics
 from flagops.controller.announcements import Announcer
+from flagops.controller.grouped import GroupedQueries
 from flagops.controller.kube import Kube
 from flagops.controller.probes import ProbeRunner
 from flagops.controller.settings import Settings
 from flagops.publishing.record import FlagRecord
-from flagops.rollouts import measure
+from flagops.rollouts import measure, totals
 from flagops.rollouts.decide import decide
-from flagops.rollouts.judge import AnalysisResult, judge
+from flagops.rollouts.judge import AnalysisResult, Measurement, judge
 from flagops.rollouts.model import (
     Decision,
     DecisionInputs,
@@ -53,6 +62,11 @@ from flagops.rollouts.state import (
     record_events,
     state_from_status,
 )
+from flagops.rollouts.visibility import visible, write_reason
+
+# A query that parsed and answered is not asked again for this long (seconds): 10,000
+# Rollouts on the default templates validate with a handful of queries.
+VALIDATION_MEMORY = 600.0
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +89,15 @@ class RolloutReconciler:
         self._bad_actions: set[str] = set()
         self._flags: Mapping[str, Iterable[FlagRecord]] = {}
         self._claims: Mapping[str, Iterable[RolloutClaim]] = {}
+        self._grouped = GroupedQueries(settings.prometheus_timeout)
+        self._heartbeat = timedelta(seconds=settings.status_heartbeat)
+        # Per Rollout while its loop runs: the status as of its last round (written or
+        # not), and what a user saw of the last one written, and when.
+        self._status: dict[str, RolloutStatus] = {}
+        self._written: dict[str, tuple[str, datetime]] = {}
+        self._validated: dict[tuple[str, str], float] = {}
+        self._modes: dict[str, str] = {}
+        self._mode_counts: collections.Counter[str] = collections.Counter()
 
     def bind(
         self,
@@ -110,26 +133,50 @@ class RolloutReconciler:
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels_)
 
-    async def run(self, namespace: str, name: str, uid: str, stopped: kopf.DaemonStopped) -> None:
-        """The Rollout's loop: a round now, then one whenever due or woken."""
+    async def run(
+        self,
+        namespace: str,
+        name: str,
+        uid: str,
+        stopped: kopf.DaemonStopped,
+        body: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The Rollout's loop: a round now, then one whenever due or woken.
+
+        `body` is kopf's live view of the object (kept fresh by the watch), which
+        spares a GET per round; without it each round reads the object.
+        """
         wake = self._wake.setdefault(uid, asyncio.Event())
-        while not stopped:
-            wake.clear()
-            try:
-                delay = await self.reconcile(namespace, name)
-            except Exception:
-                logger.exception("reconcile of rollout %s/%s failed", namespace, name)
-                delay = 5.0
-            if stopped:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=delay)
+        try:
+            while not stopped:
+                wake.clear()
+                try:
+                    delay = await self.reconcile(namespace, name, body)
+                except Exception:
+                    logger.exception("reconcile of rollout %s/%s failed", namespace, name)
+                    delay = 5.0
+                if stopped:
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=delay)
+        finally:
+            # Another replica may carry on from here: the next loop starts from the
+            # status as stored, never from what this one kept in memory.
+            self._status.pop(uid, None)
+            self._written.pop(uid, None)
+            self._set_mode(uid, None)
 
     # --- one round ----------------------------------------------------------------------
 
-    async def reconcile(self, namespace: str, name: str) -> float:
+    async def reconcile(
+        self, namespace: str, name: str, body: Mapping[str, Any] | None = None
+    ) -> float:
         started = time.perf_counter()
-        obj = await self._kube.get_custom(ROLLOUTS.plural, namespace, name)
+        obj = (
+            body
+            if body is not None
+            else await self._kube.get_custom(ROLLOUTS.plural, namespace, name)
+        )
         if obj is None:
             return 3600.0
         try:
@@ -137,11 +184,14 @@ class RolloutReconciler:
         finally:
             metrics.RECONCILE_SECONDS.labels("rollouts").observe(time.perf_counter() - started)
 
-    async def _reconcile(self, namespace: str, obj: dict[str, Any]) -> float:
+    async def _reconcile(self, namespace: str, obj: Mapping[str, Any]) -> float:
         """fetch → plan → do what the plan asks → decide → write (+ announce)."""
         # fetch: the object, and what the indexes know of the rest
         rollout = Rollout.from_object(obj)
-        spec, status, now = rollout.spec, rollout.status, datetime.now(UTC)
+        spec, now = rollout.spec, datetime.now(UTC)
+        status = self._status.get(rollout.uid) or rollout.status
+        if rollout.uid not in self._written:
+            self._written[rollout.uid] = (visible(rollout.status), now)
         generation = int(obj["metadata"].get("generation", 1))
         if rollout.spec_error is not None:
             # The schema rejects what it can; what slips through is reported, never raised.
@@ -170,7 +220,9 @@ class RolloutReconciler:
         )
         if invalid is not None:
             events.append(Event(EventType.WARNING, "ActionInvalid", invalid))
-        result = await self._analyse(client, round_plan, address, spec, status, probe, now)
+        if round_plan.config is not None:
+            self._set_mode(rollout.uid, "grouped" if round_plan.grouped else "alone")
+        result, counted = await self._analyse(client, round_plan, address, spec, status, probe, now)
         # decide
         inputs = DecisionInputs(
             verdict=result.verdict if result else None,
@@ -190,20 +242,33 @@ class RolloutReconciler:
         decision = decide(dspec, state_from_status(status), inputs, now)
         # write (+ announce)
         new_status = apply_to_status(status, decision, inputs, dspec, now)
+        if counted is not None:
+            new_status = new_status.model_copy(update={"stage_totals": counted})
         await self._write(obj, new_status, [*events, *decision.events], now)
         self._record_metrics(namespace, rollout, decision, result, new_status)
-        return next_wake(spec, new_status, now)
+        return next_wake(spec, new_status, rollout.uid, now)
 
     async def _write(
         self, obj: Mapping[str, Any], status: RolloutStatus, events: list[Event], now: datetime
     ) -> None:
-        """Write the status with the round's Events recorded in it, then post them."""
+        """Write the status with the round's Events recorded in it, then post them; or,
+        when nothing a user sees changed and the heartbeat is not due, keep it for the
+        next round."""
         meta = obj["metadata"]
-        status = self._announcer.settle(meta["uid"], status)
+        uid = meta["uid"]
+        status = self._announcer.settle(uid, status)
         status = record_events(status, events, now)
+        written, written_at = self._written.get(uid, (None, None))
+        reason = write_reason(written, written_at, status, now, self._heartbeat)
+        if reason is None:
+            self._status[uid] = status
+            return
         await self._kube.patch_status(
             ROLLOUTS.plural, meta["namespace"], meta["name"], _status_patch(status)
         )
+        metrics.STATUS_WRITES.labels(reason.value).inc()
+        self._status[uid] = status
+        self._written[uid] = (visible(status), now)
         await self._announcer.post(obj, status)
 
     # --- inputs -------------------------------------------------------------------------
@@ -231,7 +296,22 @@ class RolloutReconciler:
                 else None
             ),
             action=action,
+            grouping=self._settings.analysis_grouping,
         )
+
+    def _set_mode(self, uid: str, mode: str | None) -> None:
+        """Keep flagops_analysis_rollouts{mode} counting this replica's Rollouts."""
+        old = self._modes.pop(uid, None)
+        if mode is not None:
+            self._modes[uid] = mode
+        if old == mode:
+            return
+        for gone in [old] if old is not None else []:
+            self._mode_counts[gone] -= 1
+            metrics.ANALYSIS_ROLLOUTS.labels(gone).set(self._mode_counts[gone])
+        for came in [mode] if mode is not None else []:
+            self._mode_counts[came] += 1
+            metrics.ANALYSIS_ROLLOUTS.labels(came).set(self._mode_counts[came])
 
     async def _analyse(
         self,
@@ -242,21 +322,56 @@ class RolloutReconciler:
         status: RolloutStatus,
         probe: ProbeOutcome,
         now: datetime,
-    ) -> AnalysisResult | None:
-        """When the plan says an analysis is due: measure (in a thread), then judge."""
-        if not round_plan.analysis_due or round_plan.config is None:
-            return None
-        measured = await asyncio.to_thread(
-            measure.measure,
-            client,
-            round_plan.config,
-            stage=status.stage or Stage.INTERNAL,
-            time_in_stage=now - (status.stage_started_at or now),
-            now=now,
-            timeout=self._settings.prometheus_timeout,
-            address=address,
-        )
-        return judge(round_plan.config, measured, probe if spec.health_probe is not None else None)
+    ) -> tuple[AnalysisResult | None, StageTotals | None]:
+        """When the plan says an analysis is due: measure, then judge. Also the stage
+        totals as counted now (grouped analysis), to keep in status."""
+        config = round_plan.config
+        if not round_plan.analysis_due or config is None:
+            return None, None
+        if round_plan.due is not None:
+            metrics.ANALYSIS_LATENESS.observe(max((now - round_plan.due).total_seconds(), 0.0))
+        counted: StageTotals | None = None
+        if round_plan.grouped and round_plan.tick is not None:
+            measured, counted = await self._measure_grouped(
+                config.integration, address, spec, status, round_plan.tick
+            )
+        else:
+            measured = await asyncio.to_thread(
+                measure.measure,
+                client,
+                config,
+                stage=status.stage or Stage.INTERNAL,
+                time_in_stage=now - (status.stage_started_at or now),
+                now=now,
+                timeout=self._settings.prometheus_timeout,
+                address=address,
+            )
+            metrics.ANALYSIS_QUERIES.labels("alone").inc(measured.queries)
+        verdict = judge(config, measured, probe if spec.health_probe is not None else None)
+        return verdict, counted
+
+    async def _measure_grouped(
+        self,
+        integration: str,
+        address: str,
+        spec: RolloutSpec,
+        status: RolloutStatus,
+        tick: datetime,
+    ) -> tuple[Measurement, StageTotals | None]:
+        """The stage totals brought up to `tick` from the shared tick queries."""
+        counted = totals.current(status)
+        if counted is None:
+            return Measurement(None, None), None
+        if not totals.needs_query(counted, tick):
+            # Less than a scrape since the last count: nothing to ask for.
+            return totals.measurement(totals.add(counted, totals.Counts(), tick), 0), counted
+        window = totals.window_to(counted, tick)
+        answer = await self._grouped.counts(address, window, tick, spec.analysis.interval_delta)
+        if answer.failure is not None:
+            # Not counted: the next good tick asks for the whole gap.
+            return Measurement(None, None, answer.failure, 1), counted
+        counted = totals.add(counted, answer.counts.get(integration, totals.Counts()), tick)
+        return totals.measurement(counted, 1), counted
 
     async def _validate(
         self, client: measure.QueryClient, round_plan: RoundPlan, address: str, now: datetime
@@ -272,6 +387,12 @@ class RolloutReconciler:
             ("errorRateQuery", config.error_rate_query),
             ("sampleCountQuery", config.sample_count_query),
         ):
+            remembered = (address, f"{template}\0{sorted(values.items())}")
+            if time.monotonic() - self._validated.get(remembered, -VALIDATION_MEMORY) < (
+                VALIDATION_MEMORY
+            ):
+                continue
+            metrics.ANALYSIS_QUERIES.labels("validate").inc()
             check = await asyncio.to_thread(
                 measure.validate_query,
                 client,
@@ -286,6 +407,7 @@ class RolloutReconciler:
             if not check.ok:
                 note = f"waiting for Prometheus to validate {label}: {check.message}"
                 return replace(round_plan, validated=False), note
+            self._validated[remembered] = time.monotonic()
         return replace(round_plan, validated=True), ""
 
     def _pending_action(

@@ -29,6 +29,8 @@ _ENV = {
     "prometheus_timeout": "FLAGOPS_PROMETHEUS_TIMEOUT",
     "apiserver_unhealthy_after": "FLAGOPS_APISERVER_UNHEALTHY_AFTER",
     "shard": "FLAGOPS_SHARD",
+    "status_heartbeat": "FLAGOPS_STATUS_HEARTBEAT",
+    "analysis_grouping": "FLAGOPS_ANALYSIS_GROUPING",
 }
 
 
@@ -65,6 +67,12 @@ class Settings:
     # /healthz says "degraded" (200) while the apiserver is unreachable, and fails (500)
     # once it has been unreachable this long: only then could a restart help.
     apiserver_unhealthy_after: float = 300.0
+    # A Rollout's status is written when something a user sees changes, and otherwise at
+    # least this often (seconds; 0: after every analysis), which checkpoints its totals.
+    status_heartbeat: float = 300.0
+    # Default-template analyses share one grouped query per tick; False: each Rollout asks
+    # alone over its time in stage (the first version's way, kept as the baseline).
+    analysis_grouping: bool = True
     # Metrics and health must be reachable in-cluster; tests and the demo bind to loopback.
     bind_address: str = field(
         default_factory=lambda: os.environ.get("FLAGOPS_BIND_ADDRESS", "0.0.0.0")  # noqa: S104
@@ -152,6 +160,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="seconds of unreachable apiserver after which /healthz fails (before: degraded)",
     )
+    add_env_option(
+        parser,
+        "--status-heartbeat",
+        _ENV["status_heartbeat"],
+        defaults.status_heartbeat,
+        type=float,
+        help="seconds between a Rollout's status writes when nothing a user sees changes"
+        " (0: write after every analysis)",
+    )
+    add_env_option(
+        parser,
+        "--analysis-grouping",
+        _ENV["analysis_grouping"],
+        "on" if defaults.analysis_grouping else "off",
+        type=_on_off,
+        metavar="on|off",
+        help="on: default-template analyses share one grouped Prometheus query per tick;"
+        " off: every Rollout queries alone over its time in stage",
+    )
 
 
 def from_args(args: argparse.Namespace) -> Settings:
@@ -171,6 +198,8 @@ def from_args(args: argparse.Namespace) -> Settings:
         prometheus_timeout=args.prometheus_timeout,
         apiserver_unhealthy_after=args.apiserver_unhealthy_after,
         shard=args.shard,
+        status_heartbeat=_non_negative("--status-heartbeat", args.status_heartbeat),
+        analysis_grouping=args.analysis_grouping,
     )
 
 
@@ -181,6 +210,18 @@ def _shard(text: str) -> Shard:
         return Shard.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _on_off(text: str) -> bool:
+    if text not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"want on or off, got {text!r}")
+    return text == "on"
+
+
+def _non_negative(flag: str, value: float) -> float:
+    if value < 0:
+        raise ValueError(f"{flag} must be 0 or more, got {value:g}")
+    return value
 
 
 def _max_document_bytes(value: int) -> int:

@@ -27,6 +27,7 @@ from flagops.rollouts.queries import (
     render,
     template_values,
 )
+from flagops.rollouts.totals import Counts, counts_by_integration, grouped_query
 
 
 class QueryClient(Protocol):
@@ -51,18 +52,15 @@ def prometheus_client(address: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) ->
     return PrometheusQueryClient(address, timeout)
 
 
-def run_query(
-    client: QueryClient, query: str, at: datetime, timeout: float, address: str = ""
-) -> float | None:
-    """The single value of an instant query at `at` (NaN stays NaN); None for no data."""
+def ask(client: QueryClient, query: str, at: datetime, timeout: float, address: str = "") -> Any:
+    """The answer of an instant query at `at`; QueryFailed (a safe message) otherwise."""
     where = f"Prometheus {redact_address(address)}" if address else "Prometheus"
     try:
-        result = client.custom_query(
+        return client.custom_query(
             query,
             params={"time": f"{at.timestamp():.3f}", "timeout": f"{timeout:g}"},
             timeout=timeout,
         )
-        return _single_value(result)
     except requests.Timeout:
         raise QueryFailed(f"{where} did not answer within {timeout:g}s") from None
     except requests.ConnectionError as exc:
@@ -72,6 +70,33 @@ def run_query(
         raise QueryFailed(f"{where} {exc}") from None
     except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
         raise QueryFailed(f"{where} gave a bad answer ({type(exc).__name__})") from None
+
+
+def run_query(
+    client: QueryClient, query: str, at: datetime, timeout: float, address: str = ""
+) -> float | None:
+    """The single value of an instant query at `at` (NaN stays NaN); None for no data."""
+    result = ask(client, query, at, timeout, address)
+    try:
+        return _single_value(result)
+    except QueryFailed as exc:
+        where = f"Prometheus {redact_address(address)}" if address else "Prometheus"
+        raise QueryFailed(f"{where} {exc}") from None
+
+
+def measure_counts(
+    client: QueryClient, window: timedelta, at: datetime, timeout: float, address: str = ""
+) -> dict[str, Counts]:
+    """Every integration's operations and errors in (at - window, at]: the grouped query.
+    QueryFailed (a safe message) when there is no usable answer."""
+    result = ask(client, grouped_query(window), at, timeout, address)
+    if not isinstance(result, Sequence) or isinstance(result, str | bytes):
+        raise QueryFailed(f"Prometheus answered an unexpected result type {type(result).__name__}")
+    try:
+        return counts_by_integration(result)
+    except QueryFailed as exc:
+        where = f"Prometheus {redact_address(address)}" if address else "Prometheus"
+        raise QueryFailed(f"{where} {exc}") from None
 
 
 def _single_value(result: Any) -> float | None:

@@ -21,6 +21,7 @@ from flagops.api.validation import RolloutClaim, ownership_problem
 from flagops.rollouts.probe_job import probe_is_due, probe_overdue
 from flagops.rollouts.queries import AnalysisConfig, TemplateError, config_for
 from flagops.rollouts.state import state_from_status
+from flagops.rollouts.ticks import current_tick, due_at, next_due
 
 # A probe Job whose result has not come this long after its deadline is forgotten.
 PROBE_GRACE = timedelta(seconds=30)
@@ -51,6 +52,7 @@ class RoundFacts:
     claims: Sequence[RolloutClaim]  # every Rollout's claim in the namespace
     flag: FlagFacts | None  # None: the flag does not exist (yet)
     action: Action | None = None  # the pending action not yet performed
+    grouping: bool = True  # default-template analyses share grouped tick queries
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,9 @@ class RoundPlan:
     abandon_unfinished_probe: bool  # forget that Job if it has no result (overdue)
     start_probes: bool  # start the next probe Job when one is due
     analysis_due: bool  # measure and judge this round
+    grouped: bool = False  # measure from the shared tick queries (default templates)
+    tick: datetime | None = None  # the grid tick this round's analysis measures up to
+    due: datetime | None = None  # when that analysis was due (None: woken for it early)
 
     def invalid(self, reason: str) -> RoundPlan:
         """The plan once Prometheus said a query does not parse: Degraded, nothing more."""
@@ -104,6 +109,12 @@ def plan(spec: RolloutSpec, status: RolloutStatus, facts: RoundFacts, now: datet
         and state.stage is not None
         and state.stage is not Stage.DISABLED
     )
+    interval = spec.analysis.interval_delta
+    uid = facts.claim.uid
+    tick = current_tick(uid, interval, now + DUE_SLACK)
+    due = analysable and analysis_due(spec, status, facts, now)
+    on_schedule = due and not woken_early(status, facts)
+    prom = spec.analysis.prometheus
     return RoundPlan(
         degraded=degraded,
         config=config,
@@ -119,18 +130,29 @@ def plan(spec: RolloutSpec, status: RolloutStatus, facts: RoundFacts, now: datet
         ),
         # A Degraded Rollout has no integration to probe for sure, nor a flag of its own.
         start_probes=probe is not None and degraded is None,
-        analysis_due=analysable and analysis_due(spec, status, facts, now),
+        analysis_due=due,
+        grouped=facts.grouping and (prom.error_rate_query, prom.sample_count_query) == (None, None),
+        tick=tick,
+        due=due_at(uid, tick, interval) if on_schedule else None,
     )
+
+
+def woken_early(status: RolloutStatus, facts: RoundFacts) -> bool:
+    """An analysis taken at once for a new spec or an action, not for its tick."""
+    return facts.action is not None or status.observed_generation != facts.generation
 
 
 def analysis_due(
     spec: RolloutSpec, status: RolloutStatus, facts: RoundFacts, now: datetime
 ) -> bool:
-    """Every interval, and at once after a spec change or an action."""
+    """Once per tick of the grid (at the Rollout's own offset after it), and at once
+    after a spec change or an action."""
     last = status.last_analysis.time if status.last_analysis else None
-    if last is None or facts.action is not None or status.observed_generation != facts.generation:
+    if last is None or woken_early(status, facts):
         return True
-    return now - last >= spec.analysis.interval_delta - DUE_SLACK
+    interval = spec.analysis.interval_delta
+    uid = facts.claim.uid
+    return last < due_at(uid, current_tick(uid, interval, now + DUE_SLACK), interval) - DUE_SLACK
 
 
 def probe_start_due(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> bool:
@@ -147,14 +169,11 @@ def probe_start_due(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> 
     )
 
 
-def next_wake(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> float:
+def next_wake(spec: RolloutSpec, status: RolloutStatus, uid: str, now: datetime) -> float:
     """Seconds until the next round: the next analysis, probe start or probe poll."""
-    interval = spec.analysis.interval_delta
+    interval = max(next_due(uid, spec.analysis.interval_delta, now) - now, MIN_WAKE)
     if status.active_probe_job:
         interval = min(interval, PROBE_POLL)
-    if status.last_analysis is not None:
-        due = status.last_analysis.time + spec.analysis.interval_delta - now
-        interval = min(interval, max(due, MIN_WAKE))
     if spec.health_probe is not None and not status.active_probe_job:
         last = status.active_probe_started_at or (
             status.last_probe.time if status.last_probe else None

@@ -71,7 +71,9 @@ class FakeReconciler:
     def forget(self, uid: str, namespace: str, name: str) -> None:
         self.forgotten.append((uid, namespace, name))
 
-    async def run(self, namespace: str, name: str, uid: str, stopped: Any) -> None:
+    async def run(
+        self, namespace: str, name: str, uid: str, stopped: Any, body: Mapping[str, Any]
+    ) -> None:
         pass
 
 

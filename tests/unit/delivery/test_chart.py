@@ -180,6 +180,10 @@ def test_defaults(rendered: dict[str, list[Any]]) -> None:
     assert container(docs)["image"] == "ghcr.io/flagops/flagops:0.1.0"
     assert env(docs) == {
         "FLAGOPS_PROMETHEUS_ADDRESS": "http://prometheus-operated.monitoring.svc:9090",
+        "FLAGOPS_PROMETHEUS_TIMEOUT": "5",
+        "FLAGOPS_ANALYSIS_GROUPING": "on",
+        "FLAGOPS_STATUS_HEARTBEAT": "300",
+        "FLAGOPS_APISERVER_UNHEALTHY_AFTER": "300",
         "FLAGOPS_CONFIGMAP_NAME": "feature-flags",
         "FLAGOPS_PROBE_IMAGE": "ghcr.io/flagops/flagops:0.1.0",
         "FLAGOPS_METRICS_PORT": "8080",
@@ -257,6 +261,8 @@ def test_monitoring_objects_come_from_the_shared_files(rendered: dict[str, list[
         {"metricsPort": 70000},
         {"prometheus": {"address": "prometheus:9090"}},
         {"standalone": "yes"},
+        {"analysisGrouping": True},
+        {"statusHeartbeat": -1},
     ],
     ids=lambda v: next(iter(v)),
 )

@@ -21,9 +21,14 @@ from flagops.rollouts.plan import (
     plan,
     probe_start_due,
 )
+from flagops.rollouts.ticks import next_due
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ME = RolloutClaim("r", "uid-r", "f", "2026-01-01T00:00:00Z")
+INTERVAL = timedelta(seconds=60)
+# ME's analyses are due at 21.1 s past each minute (its offset on the tick grid); the
+# status below was analysed at 11:59:30, after the 11:59:21 one was due.
+NEXT_DUE = next_due(ME.uid, INTERVAL, T0)
 OLDER = RolloutClaim("old", "uid-old", "f", "2025-01-01T00:00:00Z")
 FLAG = FlagFacts("f", "f", "calendar_sync")
 PROBE = {"healthProbe": {"integration": "calendar_sync", "every": "5m", "timeout": "60s"}}
@@ -146,19 +151,23 @@ CASES = [
     ),
     # --- analysis -------------------------------------------------------
     Case(
-        "interval-elapsed-analyses",
-        now=T0 + timedelta(seconds=1),
-        status=status(lastAnalysis={"time": "2026-01-01T11:59:01Z", "verdict": "Pass"}),
+        "tick-missed-analyses-late",
+        now=NEXT_DUE + timedelta(seconds=45),
         analysis_due=True,
     ),
     Case(
-        "interval-within-slack-analyses",
-        now=T0 + timedelta(seconds=29, milliseconds=900),
+        "tick-due-analyses",
+        now=NEXT_DUE,
         analysis_due=True,
     ),
     Case(
-        "interval-not-elapsed-waits",
-        now=T0 + timedelta(seconds=29, milliseconds=700),
+        "tick-within-slack-analyses",
+        now=NEXT_DUE - timedelta(milliseconds=100),
+        analysis_due=True,
+    ),
+    Case(
+        "tick-not-due-waits",
+        now=NEXT_DUE - timedelta(milliseconds=300),
     ),
     Case(
         "never-analysed-analyses",
@@ -256,9 +265,8 @@ def test_probe_start_due(raw: dict[str, Any], due: bool) -> None:
 @pytest.mark.parametrize(
     ("rollout", "raw", "seconds"),
     [
-        (spec(), {}, 30.0),  # analysed 30s ago, interval 60s
-        (spec(), {"lastAnalysis": None}, 60.0),
-        (spec(), {"lastAnalysis": {"time": "2026-01-01T11:50:00Z", "verdict": "Pass"}}, 0.5),
+        (spec(), {}, (NEXT_DUE - T0).total_seconds()),  # the next tick, at ME's offset
+        (spec(), {"lastAnalysis": None}, (NEXT_DUE - T0).total_seconds()),
         (
             spec(),
             {"activeProbeJob": "j", "lastAnalysis": None},
@@ -268,19 +276,26 @@ def test_probe_start_due(raw: dict[str, Any], due: bool) -> None:
             spec(**PROBE),
             {
                 "lastAnalysis": None,
-                "lastProbe": {"job": "j", "time": "2026-01-01T11:56:00Z", "result": "Succeeded"},
+                "lastProbe": {"job": "j", "time": "2026-01-01T11:55:10Z", "result": "Succeeded"},
             },
-            60.0,
+            10.0,  # the next probe comes before the next tick
         ),
         (
             spec(**PROBE),
             {
                 "lastAnalysis": None,
-                "lastProbe": {"job": "j", "time": "2026-01-01T11:55:30Z", "result": "Succeeded"},
+                "lastProbe": {"job": "j", "time": "2026-01-01T11:54:00Z", "result": "Succeeded"},
             },
-            30.0,
+            0.5,  # overdue: at once, but never in a tight loop
         ),
     ],
 )
 def test_next_wake(rollout: RolloutSpec, raw: dict[str, Any], seconds: float) -> None:
-    assert next_wake(rollout, status(**raw), T0) == pytest.approx(seconds)
+    assert next_wake(rollout, status(**raw), ME.uid, T0) == pytest.approx(seconds)
+
+
+def test_late_round_is_late_for_its_tick_only() -> None:
+    """A round 45 s late is followed by the next one on the grid, not 60 s later."""
+    late = NEXT_DUE + timedelta(seconds=45)
+    analysed = status(lastAnalysis={"time": late.isoformat(), "verdict": "Pass"})
+    assert next_wake(spec(), analysed, ME.uid, late) == pytest.approx(15.0)
