@@ -407,7 +407,8 @@ class RolloutStatus(ApiModel):
     health_history: list[HealthRecord] = Field(
         default=[],
         max_length=HEALTH_HISTORY_LIMIT,
-        description="Analyses and probes, newest first, at most 20.",
+        description="Changes of health, newest first, at most 20: every probe result, and"
+        " each analysis whose verdict or stage differs from the previous analysis entry.",
     )
     last_action: ActionRecord | None = Field(default=None, description="Newest handled action.")
     conditions: list[Condition] = Field(

@@ -161,11 +161,19 @@ class RolloutEnv:
         return result
 
     def wait_analyses(self, count: int, name: str = "calendar-sync", timeout: float = 30) -> None:
-        """Wait until `count` more analyses than now are recorded (time passing, observed)."""
-        seen = {h["time"] for h in analyses(self.status(name))}
+        """Wait until `count` more analyses than now are seen (time passing, observed).
+
+        The harness's operator writes status after every analysis (heartbeat 0), and the
+        poll is far shorter than any test's interval, so each new lastAnalysis is seen.
+        """
+        first = (self.status(name).get("lastAnalysis") or {}).get("time")
+        seen: set[str] = set()
 
         def more() -> bool:
-            return len({h["time"] for h in analyses(self.status(name))} - seen) >= count
+            newest = (self.status(name).get("lastAnalysis") or {}).get("time")
+            if newest is not None and newest != first:
+                seen.add(newest)
+            return len(seen) >= count
 
         wait_for(more, timeout=timeout, message=f"{count} more analyses of {name}")
 
@@ -242,7 +250,7 @@ def as_dict(value: object) -> dict[str, Any]:
 
 
 def analyses(status: dict[str, Any]) -> list[dict[str, Any]]:
-    """healthHistory entries of analyses, newest first."""
+    """healthHistory entries of analyses, newest first: one per change of verdict or stage."""
     return [h for h in status.get("healthHistory") or [] if h.get("source") == "Analysis"]
 
 

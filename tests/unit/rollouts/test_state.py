@@ -149,14 +149,32 @@ def test_history_is_capped() -> None:
     spec = DecisionSpec(generation=1)
     status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True, flag=OFF), NOW)
     for minute in range(HEALTH_HISTORY_LIMIT + 5):
+        verdict = Verdict.INCONCLUSIVE if minute % 2 else Verdict.ERROR
         status, _ = step(
             status,
             spec,
-            DecisionInputs(verdict=Verdict.INCONCLUSIVE, samples=minute),
+            DecisionInputs(verdict=verdict, samples=minute),
             NOW + timedelta(minutes=minute),
         )
     assert len(status.health_history) == HEALTH_HISTORY_LIMIT
     assert status.health_history[0].samples == HEALTH_HISTORY_LIMIT + 4
+
+
+def test_history_records_changes_of_health_not_every_analysis() -> None:
+    spec = DecisionSpec(generation=1)
+    status, _ = step(RolloutStatus(), spec, DecisionInputs(validated=True, flag=OFF), NOW)
+    verdicts = [Verdict.INCONCLUSIVE] * 5 + [Verdict.ERROR] * 3 + [Verdict.INCONCLUSIVE] * 4
+    for minute, verdict in enumerate(verdicts):
+        status, _ = step(
+            status,
+            spec,
+            DecisionInputs(verdict=verdict, samples=minute),
+            NOW + timedelta(minutes=minute),
+        )
+    history = [(h.verdict, h.samples) for h in status.health_history]
+    # The first analysis of each run of verdicts, newest first; lastAnalysis is the newest.
+    assert history == [(Verdict.INCONCLUSIVE, 8), (Verdict.ERROR, 5), (Verdict.INCONCLUSIVE, 0)]
+    assert status.last_analysis is not None and status.last_analysis.samples == 11
 
 
 @pytest.mark.parametrize(
