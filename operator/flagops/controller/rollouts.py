@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -94,7 +95,7 @@ class RolloutReconciler:
         # Per Rollout while its loop runs: the status as of its last round (written or
         # not), and what a user saw of the last one written, and when.
         self._status: dict[str, RolloutStatus] = {}
-        self._written: dict[str, tuple[str, datetime]] = {}
+        self._written: dict[str, tuple[dict[str, Any], datetime]] = {}
         self._validated: dict[tuple[str, str], float] = {}
         self._modes: dict[str, str] = {}
         self._mode_counts: collections.Counter[str] = collections.Counter()
@@ -370,7 +371,11 @@ class RolloutReconciler:
         if answer.failure is not None:
             # Not counted: the next good tick asks for the whole gap.
             return Measurement(None, None, answer.failure, 1), counted
-        counted = totals.add(counted, answer.counts.get(integration, totals.Counts()), tick)
+        counts = answer.counts.get(integration, totals.Counts())
+        if counts.unreadable:
+            # Not counted either: a later tick asks for the whole gap again.
+            return Measurement(math.nan, None, None, 1), counted
+        counted = totals.add(counted, counts, tick)
         return totals.measurement(counted, 1), counted
 
     async def _validate(

@@ -46,6 +46,9 @@ GROUPED_QUERY = (
 class Counts:
     operations: float = 0.0
     errors: float = 0.0
+    # Prometheus answered NaN for one of the integration's series: nothing it says about
+    # this tick can be counted (the judge calls it Inconclusive, naming NaN).
+    unreadable: bool = False
 
 
 def grouped_query(window: timedelta) -> str:
@@ -64,11 +67,14 @@ def counts_by_integration(result: Sequence[Mapping[str, Any]]) -> dict[str, Coun
         if not isinstance(integration, str):
             continue  # series without an integration label serve no Rollout
         value = sample_value(dict(sample))
-        if math.isnan(value):
-            continue  # not a number: nothing to count
         before = found.get(integration, Counts())
+        if math.isnan(value):
+            found[integration] = Counts(before.operations, before.errors, unreadable=True)
+            continue
         errors = value if labels.get("outcome") == ERROR_OUTCOME else 0.0
-        found[integration] = Counts(before.operations + value, before.errors + errors)
+        found[integration] = Counts(
+            before.operations + value, before.errors + errors, before.unreadable
+        )
     return found
 
 

@@ -10,7 +10,6 @@ than one per analysis; the figures go to metrics at once.
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -18,9 +17,13 @@ from typing import Any
 from flagops.api.rollout import RolloutStatus
 
 # Refreshed by every analysis; not on their own a reason to write.
-_FIGURES = ("message", "healthHistory", "stageTotals")
-_ANALYSIS_FIGURES = ("time", "errorRate", "samples", "message")
-_CONDITION_FIGURES = ("message", "lastTransitionTime")
+_FIGURES: dict[str, Any] = {
+    "message": True,
+    "health_history": True,
+    "stage_totals": True,
+    "last_analysis": {"time", "error_rate", "samples", "message"},
+    "conditions": {"__all__": {"message", "last_transition_time"}},
+}
 
 
 class WriteReason(StrEnum):
@@ -28,23 +31,15 @@ class WriteReason(StrEnum):
     HEARTBEAT = "heartbeat"
 
 
-def visible(status: RolloutStatus) -> str:
-    """What a user sees of `status`, as a comparable text."""
-    seen: dict[str, Any] = status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    for key in _FIGURES:
-        seen.pop(key, None)
-    analysis = seen.get("lastAnalysis")
-    if isinstance(analysis, dict):
-        for key in _ANALYSIS_FIGURES:
-            analysis.pop(key, None)
-    for condition in seen.get("conditions") or []:
-        for key in _CONDITION_FIGURES:
-            condition.pop(key, None)
-    return json.dumps(seen, sort_keys=True)
+def visible(status: RolloutStatus) -> dict[str, Any]:
+    """What a user sees of `status`, comparable with ==. Everything but the figures, so a
+    field added later counts as visible until it is named here."""
+    seen: dict[str, Any] = status.model_dump(exclude=_FIGURES)
+    return seen
 
 
 def write_reason(
-    written: str | None,
+    written: dict[str, Any] | None,
     written_at: datetime | None,
     status: RolloutStatus,
     now: datetime,

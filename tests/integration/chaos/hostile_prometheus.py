@@ -13,6 +13,7 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote_plus
 
 STALL_SECONDS = 30.0
 HUGE_MEBIBYTES = 20
@@ -25,8 +26,12 @@ def _answer(kind: str, result: Any) -> bytes:
     ).encode()
 
 
-def _vector(value: str) -> bytes:
-    return _answer("vector", [{"metric": {}, "value": [1700000000.0, value]}])
+def _vector(value: str, labels: dict[str, str] | None = None) -> bytes:
+    return _answer("vector", [{"metric": labels or {}, "value": [1700000000.0, value]}])
+
+
+# What a grouped analysis query's series carry (one integration, the successes).
+GROUPED_LABELS = {"integration": "calendar_sync", "outcome": "success"}
 
 
 class HostilePrometheus:
@@ -74,6 +79,9 @@ class HostilePrometheus:
         with self._lock:
             self.served[mode] += 1
         rate_query = " / " in handler.path or "%2F" in handler.path
+        # A grouped analysis query sums by integration: its samples must say which.
+        grouped = "outcome" in unquote_plus(handler.path) and "sum by" in unquote_plus(handler.path)
+        labels = GROUPED_LABELS if grouped else None
         try:
             if mode == "stall":
                 self._release.wait(STALL_SECONDS)
@@ -84,19 +92,19 @@ class HostilePrometheus:
                 page = b"<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>"
                 self._send(handler, 200, "text/html; charset=utf-8", page)
             else:
-                self._send(handler, 200, "application/json", self._body(mode, rate_query))
+                self._send(handler, 200, "application/json", self._body(mode, rate_query, labels))
         except (BrokenPipeError, ConnectionResetError):
             # The operator gave up on us, as it should on a stall or a huge body.
             return
 
     @staticmethod
-    def _body(mode: str, rate_query: bool) -> bytes:
+    def _body(mode: str, rate_query: bool, labels: dict[str, str] | None = None) -> bytes:
         if mode == "good":
-            return _vector("0" if rate_query else "1000")
+            return _vector("0" if rate_query else "1000", labels)
         if mode == "nan":
-            return _vector("NaN")
+            return _vector("NaN", labels)
         if mode == "inf":
-            return _vector("+Inf")
+            return _vector("+Inf", labels)
         if mode == "string":
             return _answer("string", [1700000000.0, "hello"])
         if mode == "matrix":

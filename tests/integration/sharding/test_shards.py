@@ -11,6 +11,7 @@ import pytest
 from shards_env import PEERING_LIFETIME, ShardWorld, metric_sum, namespaces_for, served_namespaces
 
 from flagops.controller.shard import BASE_FINALIZER, Shard, shard_of
+from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
@@ -36,7 +37,12 @@ def test_each_shard_serves_exactly_its_namespaces(world: ShardWorld) -> None:
         assert world.rollout(ns)["metadata"]["finalizers"] == [owner.finalizer], ns
     for shard, operator in zip(shards, operators, strict=True):
         mine = {ns for ns in namespaces if shard_of(ns, 2) == shard.index}
-        assert served_namespaces(operator) == mine
+
+        # flagops_rollout_info follows each round's write and Events: a moment after both.
+        def reports(operator: OperatorProcess = operator, mine: set[str] = mine) -> bool:
+            return served_namespaces(operator) == mine
+
+        wait_for(reports, timeout=10, message=f"shard {shard.index} reports its namespaces")
         assert metric_sum(operator, "flagops_shards", shard=str(shard.index)) == 2
         for ns in set(namespaces) - mine:
             assert metric_sum(operator, "flagops_configmap_writes_total", namespace=ns) == 0
@@ -202,6 +208,7 @@ def test_a_shared_copy_goes_with_its_owners_shard(world: ShardWorld) -> None:
     body = world.core.api_client.sanitize_for_serialization(read_copy())
     # Written by the owner's shard, left alone by the target's.
     assert world.writers(body) == {owner_manager}
+    wait_for(lambda: world.published(target), timeout=30, message=f"{target}'s own flags")
     assert world.configmap_writers(target) == {Shard(shard_of(target, 2), 2).manager}
     # A deleted copy is restored: the owner's shard hears of it in the other shard's
     # namespace.

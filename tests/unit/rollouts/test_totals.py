@@ -36,10 +36,14 @@ def test_grouped_answer_sums_outcomes_per_integration() -> None:
             sample("calendar_sync", "error", "5"),
             sample("nutrition", "success", "40"),
             sample(None, "success", "7"),  # no integration: serves nobody
-            sample("coaching", "success", "NaN"),  # not a number: nothing counted
+            sample("coaching", "success", "NaN"),  # not a number: nothing to count
         ]
     )
-    assert found == {"calendar_sync": Counts(100, 5), "nutrition": Counts(40, 0)}
+    assert found == {
+        "calendar_sync": Counts(100, 5),
+        "nutrition": Counts(40, 0),
+        "coaching": Counts(0, 0, unreadable=True),
+    }
 
 
 @pytest.mark.parametrize(
