@@ -133,6 +133,7 @@ class AccuracyLog:
         )
         self.assert_verdicts_agree(names)
         self.assert_status_consistent(names)
+        self.assert_only_growing(names)
         worst = self.max_difference_pp(names)
         print(f"\naccuracy: {len(judged)} comparisons, max |accumulated - exact| {worst:.3f} pp")
         return worst
@@ -148,6 +149,32 @@ class AccuracyLog:
             if expected is not None and c.snapshot.verdict != expected:
                 wrong.append(f"{c.describe()}; the exact figure gives {expected}")
         assert not wrong, "verdicts differ from the exact query's:\n" + "\n".join(wrong)
+
+    def assert_only_growing(self, names: set[str] | None = None) -> None:
+        """Within one stage, totals only move forward: a later tick never has fewer
+        operations (a counter reset or a restart read as a fall would)."""
+        last: dict[tuple[str, str, datetime], StageTotals] = {}
+        wrong = []
+        for s in self.snapshots:
+            if names is not None and s.rollout not in names:
+                continue
+            key = (s.rollout, s.totals.stage, s.totals.since)
+            before = last.get(key)
+            if before is not None and (
+                s.totals.through < before.through
+                or s.totals.counts.operations < before.counts.operations
+            ):
+                wrong.append(f"{s.rollout}: {before} then {s.totals}")
+            last[key] = s.totals
+        assert not wrong, "stage totals went backwards:\n" + "\n".join(wrong)
+
+    def stages(self, name: str) -> list[tuple[str, datetime]]:
+        """(stage, since) of the Rollout's snapshots in the order first seen."""
+        seen: list[tuple[str, datetime]] = []
+        for s in self.snapshots:
+            if s.rollout == name and (s.totals.stage, s.totals.since) not in seen:
+                seen.append((s.totals.stage, s.totals.since))
+        return seen
 
     def assert_status_consistent(self, names: set[str] | None = None) -> None:
         """lastAnalysis judges the totals written with it: samples = operations, errorRate =

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from kubernetes import client
@@ -142,6 +143,44 @@ class AnalysisWorld:
             raise TimeoutError(f"{exc}; last statuses: {shown}") from None
         return result
 
+    def wait_ticks(
+        self,
+        name: str,
+        count: int,
+        *,
+        observe: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+    ) -> StageTotals:
+        """The Rollout's totals once they run `count` ticks further than now (time passing,
+        as the operator's own grid counts it)."""
+        start = self.totals(name)
+        assert start is not None, f"{name} has no stageTotals"
+        goal = start.through + timedelta(seconds=count * INTERVAL_SECONDS)
+
+        def far_enough(status: dict[str, Any]) -> bool:
+            totals = StageTotals.from_status(status)
+            return totals is not None and totals.through >= goal
+
+        statuses = self.wait_all(
+            far_enough,
+            [name],
+            timeout=count * INTERVAL_SECONDS + 30,
+            message=f"{count} more ticks of {name}",
+            observe=observe,
+        )
+        totals = StageTotals.from_status(statuses[name])
+        assert totals is not None
+        return totals
+
+    def stage_steps(self, name: str) -> list[tuple[str, str]]:
+        """(from, to) of every StageAdvanced Event, oldest first."""
+        steps = []
+        for event in self.events(name):
+            if event.reason == "StageAdvanced":
+                head = event.message.split(":")[0].split(" by ")[0]
+                old, new = (part.strip() for part in head.split("->"))
+                steps.append((old, new))
+        return steps
+
     def events(self, name: str) -> list[Any]:
         items = self.core.list_namespaced_event(
             self.namespace, field_selector=f"involvedObject.name={name},involvedObject.kind=Rollout"
@@ -162,6 +201,11 @@ def metric_value(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+def analysed(status: dict[str, Any]) -> bool:
+    """A verdict and stage totals are in status."""
+    return verdict(status) is not None and StageTotals.from_status(status) is not None
 
 
 def verdict(status: dict[str, Any]) -> str | None:
