@@ -14,7 +14,7 @@ from analysis_world import WorldFactory, analysed, verdict
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
-CATCHUP = "flagops_analysis_queries_total"
+QUERIES = "flagops_analysis_queries_total"
 
 
 def test_sigkill_mid_stage_continues_the_totals(make_world: WorldFactory) -> None:
@@ -52,7 +52,7 @@ def test_sigkill_mid_stage_continues_the_totals(make_world: WorldFactory) -> Non
     assert (resumed.stage, resumed.since) == (checkpoint.stage, checkpoint.since)
     assert resumed.counts.operations > checkpoint.counts.operations
     assert verdict(world.status("steady")) == "Pass"
-    assert world.metric(CATCHUP, kind="catchup") >= 1, "the new process never caught up"
+    assert world.metric(QUERIES, kind="catchup") >= 1, "the new process never caught up"
     print(f"\nrestart: checkpoint {checkpoint.counts}, resumed {resumed.counts}")
 
     assert done["stepper"]["stage"] == "LIMITED"
