@@ -22,10 +22,10 @@ from flagops_devtools.testing.wait import wait_for
 INTERVAL_SECONDS = 2
 THRESHOLD = 0.05
 MIN_SAMPLES = 100
-# Operations a second per app. Each tick's increase() over [interval] sees only the change
-# between its own scrapes and extrapolates the rest; at this rate errors come every few ms
-# (evenly spread), so that is exact to well under 0.1 pp and what the tests measure is the
-# operator's bookkeeping. (At 50/s one error every 2 s aliases with a 2 s grid: 1 pp off.)
+# Operations a second per app, errors spread evenly: the exact query and the totals may
+# begin and end a scrape apart, and at this rate no lump of errors sits at an edge (at 50/s
+# with 1% errors one error every 2 s is half a point of a short window), so what the tests
+# measure is the operator's bookkeeping.
 RATE = 2000.0
 # A custom template (anything but both defaults unset) is analysed alone.
 CUSTOM_ERROR_RATE = (
