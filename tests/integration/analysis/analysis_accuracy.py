@@ -21,6 +21,9 @@ LIMIT_PP = 0.5
 THRESHOLD_MARGIN = 0.01
 # ... and this far (as a share) from minSampleSize.
 SAMPLES_MARGIN = 0.15
+# increase() needs two scrapes (1 s apart) inside its window, and extrapolates to the window's
+# ends: over a shorter stretch the exact query has no figure worth comparing.
+MIN_EXACT_WINDOW_SECONDS = 4
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ class AccuracyLog:
     snapshots: list[Snapshot] = field(default_factory=list)
     comparisons: list[Comparison] = field(default_factory=list)
     _seen: set[tuple[str, str, datetime, datetime]] = field(default_factory=set)
+    _compared: int = 0
 
     def observe(self, statuses: dict[str, dict[str, Any]]) -> None:
         for name, status in statuses.items():
@@ -96,24 +100,24 @@ class AccuracyLog:
             )
 
     def compare(self) -> list[Comparison]:
-        """Ask Prometheus for the exact figures of every snapshot not compared yet."""
-        done = len(self.comparisons)
-        for snapshot in self.snapshots[done:]:
-            if snapshot.totals.window_seconds < 1:
-                exact = Counts(0.0, 0.0)
-            else:
+        """Ask Prometheus for the exact figures of every snapshot not compared yet whose
+        stretch the exact query can measure."""
+        for snapshot in self.snapshots[self._compared :]:
+            if snapshot.totals.window_seconds >= MIN_EXACT_WINDOW_SECONDS:
                 exact = exact_for(self.world.prometheus, snapshot.integration, snapshot.totals)
-            self.comparisons.append(Comparison(snapshot, exact))
+                self.comparisons.append(Comparison(snapshot, exact))
+        self._compared = len(self.snapshots)
         return self.comparisons
+
+    def comparable(self, names: set[str] | None = None) -> list[Comparison]:
+        return [c for c in self.compare() if names is None or c.snapshot.rollout in names]
 
     def judged(self, names: set[str] | None = None) -> list[Comparison]:
         """Comparisons with enough operations for the rate to decide a verdict."""
         return [
             c
-            for c in self.compare()
-            if (names is None or c.snapshot.rollout in names)
-            and c.exact.operations >= MIN_SAMPLES
-            and c.difference_pp is not None
+            for c in self.comparable(names)
+            if c.exact.operations >= MIN_SAMPLES and c.difference_pp is not None
         ]
 
     def max_difference_pp(self, names: set[str] | None = None) -> float:
@@ -135,14 +139,12 @@ class AccuracyLog:
         self.assert_status_consistent(names)
         self.assert_only_growing(names)
         worst = self.max_difference_pp(names)
-        print(f"\naccuracy: {len(judged)} comparisons, max |accumulated - exact| {worst:.3f} pp")
+        print(f"\naccuracy: {len(judged)} comparisons, max |accumulated - exact| {worst:.4f} pp")
         return worst
 
     def assert_verdicts_agree(self, names: set[str] | None = None) -> None:
         wrong = []
-        for c in self.compare():
-            if names is not None and c.snapshot.rollout not in names:
-                continue
+        for c in self.comparable(names):
             if c.snapshot.verdict in (None, "Error"):
                 continue
             expected = expected_verdict(c.exact)
@@ -168,13 +170,16 @@ class AccuracyLog:
             last[key] = s.totals
         assert not wrong, "stage totals went backwards:\n" + "\n".join(wrong)
 
-    def stages(self, name: str) -> list[tuple[str, datetime]]:
-        """(stage, since) of the Rollout's snapshots in the order first seen."""
-        seen: list[tuple[str, datetime]] = []
+    def stage_runs(self, name: str) -> list[str]:
+        """The stages of the Rollout's snapshots in order, a run of one stage told once.
+
+        (Within a run `since` may move once, from the stage's decision to its publication,
+        when a tick was counted before the publication was noted.)"""
+        runs: list[str] = []
         for s in self.snapshots:
-            if s.rollout == name and (s.totals.stage, s.totals.since) not in seen:
-                seen.append((s.totals.stage, s.totals.since))
-        return seen
+            if s.rollout == name and (not runs or runs[-1] != s.totals.stage):
+                runs.append(s.totals.stage)
+        return runs
 
     def assert_status_consistent(self, names: set[str] | None = None) -> None:
         """lastAnalysis judges the totals written with it: samples = operations, errorRate =

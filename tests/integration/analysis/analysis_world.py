@@ -65,10 +65,12 @@ class AnalysisWorld:
         *,
         custom_template: bool = False,
         stage_duration: str = "10m",
+        target_stage: str = "FULL",
         **analysis: Any,
     ) -> Watched:
         """A flag gating `integration` at 10% and a Rollout of it (adopted at BETA), analysed
-        every INTERVAL_SECONDS; a long bake keeps it in the stage unless asked otherwise."""
+        every INTERVAL_SECONDS; a long bake keeps it in the stage unless asked otherwise.
+        `analysis` goes into spec.analysis."""
         flag = {
             "key": name.replace("-", "_"),
             "integration": integration,
@@ -87,7 +89,12 @@ class AnalysisWorld:
                 "errorRateQuery": CUSTOM_ERROR_RATE,
                 "sampleCountQuery": CUSTOM_SAMPLE_COUNT,
             }
-        rollout = {"flagRef": {"name": name}, "stageDuration": stage_duration, "analysis": spec}
+        rollout = {
+            "flagRef": {"name": name},
+            "stageDuration": stage_duration,
+            "targetStage": target_stage,
+            "analysis": spec,
+        }
         self._create("rollouts", "Rollout", name, rollout)
         watched = Watched(name, integration)
         self.rollouts[name] = watched

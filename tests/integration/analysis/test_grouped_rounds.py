@@ -54,6 +54,8 @@ def test_one_grouped_query_per_tick_for_one_or_six_rollouts(make_world: WorldFac
     world.create("grouped-a", "grp_a")
     world.wait_all(analysed, observe=log.observe, message="first grouped verdict")
     one = count_queries(world, "grouped-a", log)
+    # A new error mix mid-stage: totals that dropped or repeated a tick would drift from it.
+    world.apps["grp_a"].set(error_share=0.03)
 
     world.create("solo", "solo", custom_template=True)
     grouped = ["grouped-a"]
@@ -97,8 +99,10 @@ def test_missing_series_and_one_failing_integration(make_world: WorldFactory) ->
     world.wait_all(
         lambda s: verdict(s) == "Pass", ["ok-a", "ok-b"], observe=log.observe, message="ok Pass"
     )
-    # A few more ticks for all four: the failing one keeps failing, the others keep passing.
-    world.wait_ticks("ok-a", 4, observe=log.observe)
+    # A few more ticks for all four, with a new error mix for one (still passing): the
+    # failing one keeps failing, the others keep passing.
+    world.apps["ok_a"].set(error_share=0.035)
+    world.wait_ticks("ok-a", 6, observe=log.observe)
     final = world.statuses()
     log.observe(final)
 
