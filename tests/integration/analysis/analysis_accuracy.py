@@ -139,7 +139,10 @@ class AccuracyLog:
         self.assert_status_consistent(names)
         self.assert_only_growing(names)
         worst = self.max_difference_pp(names)
-        print(f"\naccuracy: {len(judged)} comparisons, max |accumulated - exact| {worst:.4f} pp")
+        print(
+            f"\naccuracy of {', '.join(sorted(names or self.world.rollouts))}: {len(judged)}"
+            f" comparisons, max |accumulated - exact| {worst:.4f} pp"
+        )
         return worst
 
     def assert_verdicts_agree(self, names: set[str] | None = None) -> None:

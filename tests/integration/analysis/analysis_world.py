@@ -27,6 +27,8 @@ MIN_SAMPLES = 100
 # with 1% errors one error every 2 s is half a point of a short window), so what the tests
 # measure is the operator's bookkeeping.
 RATE = 2000.0
+# Stage time counted before a test changes an error mix (see AnalysisWorld.wait_in_stage).
+SETTLED_SECONDS = 16
 # A custom template (anything but both defaults unset) is analysed alone.
 CUSTOM_ERROR_RATE = (
     'sum(increase(flagops_integration_operations_total{integration="{{integration}}",'
@@ -181,6 +183,30 @@ class AnalysisWorld:
         totals = StageTotals.from_status(statuses[name])
         assert totals is not None
         return totals
+
+    def wait_in_stage(
+        self,
+        names: list[str],
+        seconds: int,
+        *,
+        observe: Callable[[dict[str, dict[str, Any]]], None] | None = None,
+    ) -> None:
+        """Until the Rollouts' totals cover `seconds` of their stage.
+
+        Tests change an error mix only then: the exact query and the totals may begin up to
+        a scrape or two apart, which weighs little against a long stretch."""
+
+        def long_enough(status: dict[str, Any]) -> bool:
+            totals = StageTotals.from_status(status)
+            return totals is not None and totals.window_seconds >= seconds
+
+        self.wait_all(
+            long_enough,
+            names,
+            timeout=seconds + 60,
+            message=f"{seconds}s counted in the stage",
+            observe=observe,
+        )
 
     def stage_steps(self, name: str) -> list[tuple[str, str]]:
         """(from, to) of every StageAdvanced Event, oldest first."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from analysis_accuracy import AccuracyLog
-from analysis_world import WorldFactory, verdict
+from analysis_world import SETTLED_SECONDS, WorldFactory, verdict
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
@@ -16,7 +16,7 @@ def test_counter_reset_mid_stage(make_world: WorldFactory) -> None:
     world.create("resets", "resets")
     world.create("steady", "steady")
     world.wait_all(lambda s: verdict(s) == "Pass", observe=log.observe, message="first Pass")
-    world.wait_ticks("resets", 3, observe=log.observe)
+    world.wait_in_stage(["resets"], SETTLED_SECONDS, observe=log.observe)
     before = world.totals("resets")
     assert before is not None
 

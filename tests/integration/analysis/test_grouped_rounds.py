@@ -10,6 +10,7 @@ from analysis_accuracy import AccuracyLog
 from analysis_world import (
     INTERVAL_SECONDS,
     MIN_SAMPLES,
+    SETTLED_SECONDS,
     AnalysisWorld,
     WorldFactory,
     analysed,
@@ -55,6 +56,7 @@ def test_one_grouped_query_per_tick_for_one_or_six_rollouts(make_world: WorldFac
     world.wait_all(analysed, observe=log.observe, message="first grouped verdict")
     one = count_queries(world, "grouped-a", log)
     # A new error mix mid-stage: totals that dropped or repeated a tick would drift from it.
+    world.wait_in_stage(["grouped-a"], SETTLED_SECONDS, observe=log.observe)
     world.apps["grp_a"].set(error_share=0.03)
 
     world.create("solo", "solo", custom_template=True)
@@ -101,6 +103,7 @@ def test_missing_series_and_one_failing_integration(make_world: WorldFactory) ->
     )
     # A few more ticks for all four, with a new error mix for one (still passing): the
     # failing one keeps failing, the others keep passing.
+    world.wait_in_stage(["ok-a"], SETTLED_SECONDS, observe=log.observe)
     world.apps["ok_a"].set(error_share=0.035)
     world.wait_ticks("ok-a", 6, observe=log.observe)
     final = world.statuses()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from analysis_accuracy import AccuracyLog
-from analysis_world import WorldFactory, analysed, verdict
+from analysis_world import SETTLED_SECONDS, WorldFactory, analysed, verdict
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
@@ -21,7 +21,7 @@ def test_sigkill_mid_stage_continues_the_totals(make_world: WorldFactory) -> Non
     world = make_world({"steady": 0.01, "stepper": 0.0})
     log = AccuracyLog(world)
     world.create("steady", "steady")
-    world.create("stepper", "stepper", stage_duration="6s", target_stage="LIMITED")
+    world.create("stepper", "stepper", stage_duration="10s", target_stage="LIMITED")
     world.wait_all(analysed, observe=log.observe, message="first verdicts")
     world.wait_all(
         lambda s: s.get("stage") == "EARLY_ACCESS",
@@ -30,15 +30,17 @@ def test_sigkill_mid_stage_continues_the_totals(make_world: WorldFactory) -> Non
         message="stepper at EARLY_ACCESS",
         timeout=60,
     )
-    world.wait_ticks("steady", 2, observe=log.observe)
+    world.wait_in_stage(["steady"], SETTLED_SECONDS, observe=log.observe)
     checkpoint = world.totals("steady")
     assert checkpoint is not None
 
+    # 6% while the operator is away (1% before and after): totals that skipped the
+    # stretch it missed would be well over 0.5 pp low, yet the stage stays under 5%.
     world.operator.kill()
-    world.apps["steady"].set(error_share=0.04)
+    world.apps["steady"].set(error_share=0.06)
     world.operator.start()
-    resumed = world.wait_ticks("steady", 3, observe=log.observe)
     world.apps["steady"].set(error_share=0.01)
+    resumed = world.wait_ticks("steady", 3, observe=log.observe)
     done = world.wait_all(
         lambda s: s.get("phase") == "Completed",
         ["stepper"],

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import pytest
 from analysis_accuracy import AccuracyLog
-from analysis_world import INTERVAL_SECONDS, WorldFactory, verdict
+from analysis_world import INTERVAL_SECONDS, SETTLED_SECONDS, WorldFactory, verdict
 
 from flagops_devtools.testing.stage_totals import StageTotals, parse_time
 
@@ -28,11 +28,11 @@ def test_outage_gives_error_then_catches_up(make_world: WorldFactory) -> None:
         for n in ("out-a", "out-b")
     ]
     world.wait_all(lambda s: verdict(s) == "Pass", observe=log.observe, message="first Pass")
-    world.wait_ticks("out-a", 3, observe=log.observe)
+    world.wait_in_stage(names, SETTLED_SECONDS, observe=log.observe)
     catchups = world.metric(QUERIES, kind="catchup")
 
     for app in world.apps.values():
-        app.set(error_share=0.04)
+        app.set(error_share=0.06)
     world.prometheus.stop()
     down = world.wait_all(lambda s: verdict(s) == "Error", observe=log.observe, message="Error")
     frozen = {n: StageTotals.from_status(down[n]) for n in names}
