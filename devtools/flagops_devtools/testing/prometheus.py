@@ -146,9 +146,10 @@ class PrometheusServer(Service):
         with urllib.request.urlopen(f"{self.url}{path}", timeout=5) as response:  # noqa: S310
             return int(response.status), response.read()
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query; the `result` list of the HTTP API's answer."""
-        _, body = self._get("/api/v1/query?" + urllib.parse.urlencode({"query": promql}))
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query (at Unix time `at`, default now); the `result` list of the answer."""
+        params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+        _, body = self._get("/api/v1/query?" + urllib.parse.urlencode(params))
         answer = json.loads(body)
         if answer.get("status") != "success":
             raise PrometheusError(f"query {promql!r} failed: {answer.get('error')}")

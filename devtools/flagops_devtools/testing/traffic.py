@@ -17,16 +17,7 @@ class TrafficGenerator:
     def __init__(self, integration: str, flag: str, *, rate: float = 50.0) -> None:
         self.integration = integration
         self.flag = flag
-        self.registry = CollectorRegistry()
-        self.operations = Counter(
-            "flagops_integration_operations",
-            "Integration operations by outcome",
-            ["integration", "flag", "outcome"],
-            registry=self.registry,
-        )
-        # Export every outcome from the start, as a real app's counters would after init.
-        for outcome in ("success", "error", "rate_limited"):
-            self.operations.labels(integration, flag, outcome)
+        self.registry, self.operations = self._fresh_counters()
         self.rate = rate  # operations per second
         self.error_share = 0.0
         self.port = free_port()
@@ -39,9 +30,31 @@ class TrafficGenerator:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> TrafficGenerator:
+    def _fresh_counters(self) -> tuple[CollectorRegistry, Counter]:
+        registry = CollectorRegistry()
+        operations = Counter(
+            "flagops_integration_operations",
+            "Integration operations by outcome",
+            ["integration", "flag", "outcome"],
+            registry=registry,
+        )
+        # Export every outcome from the start, as a real app's counters would after init.
+        for outcome in ("success", "error", "rate_limited"):
+            operations.labels(self.integration, self.flag, outcome)
+        return registry, operations
+
+    def _serve(self) -> None:
         server, _ = start_http_server(self.port, addr="127.0.0.1", registry=self.registry)
         self._server = server
+
+    def _stop_serving(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def start(self) -> TrafficGenerator:
+        self._serve()
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
         self._thread.start()
         return self
@@ -69,9 +82,14 @@ class TrafficGenerator:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        self._stop_serving()
+
+    def restart(self) -> None:
+        """The app restarts: its endpoint goes away and comes back on the same port with
+        every counter at zero (a counter reset, as Prometheus sees one), traffic unchanged."""
+        self._stop_serving()
+        self.registry, self.operations = self._fresh_counters()
+        self._serve()
 
 
 @contextmanager
