@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 
+from flagops.cli.malloc import bound_arenas
 from flagops.controller import settings as settings_module
 
 
@@ -14,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Before anything starts a thread (kopf, the Kubernetes client, to_thread workers).
+    bound_arenas()
     from flagops.controller.operator import run_operator
 
     settings = settings_module.from_args(args)
