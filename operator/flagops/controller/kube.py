@@ -27,6 +27,10 @@ WRITE_TIMEOUT = 30.0
 T = TypeVar("T")
 
 
+# Connections to the apiserver, and the worker threads that use them (operator.py).
+CONNECTION_POOL = 32
+
+
 def load_config() -> client.ApiClient:
     """In-cluster credentials when running in a Pod, else the kubeconfig (KUBECONFIG)."""
     try:
@@ -35,7 +39,7 @@ def load_config() -> client.ApiClient:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     configuration = client.Configuration.get_default_copy()
     # Publishing 1,000 flag statuses at once wants more than urllib3's default 4 connections.
-    configuration.connection_pool_maxsize = 32
+    configuration.connection_pool_maxsize = CONNECTION_POOL
     return client.ApiClient(configuration)
 
 

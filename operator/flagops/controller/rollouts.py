@@ -78,6 +78,16 @@ def _status_patch(status: RolloutStatus) -> dict[str, Any]:
     return patch
 
 
+def with_totals(status: RolloutStatus, counted: StageTotals | None) -> RolloutStatus:
+    """Status with the newest totals of its stage; none once the stage has moved on."""
+    totals = counted or status.stage_totals
+    if totals is not None and totals.stage is not status.stage:
+        totals = None
+    if totals == status.stage_totals:
+        return status
+    return status.model_copy(update={"stage_totals": totals})
+
+
 class RolloutReconciler:
     def __init__(self, kube: Kube, settings: Settings) -> None:
         self._kube = kube
@@ -243,11 +253,12 @@ class RolloutReconciler:
         decision = decide(dspec, state_from_status(status), inputs, now)
         # write (+ announce)
         new_status = apply_to_status(status, decision, inputs, dspec, now)
-        if counted is not None:
-            new_status = new_status.model_copy(update={"stage_totals": counted})
+        new_status = with_totals(new_status, counted)
         await self._write(obj, new_status, [*events, *decision.events], now)
         self._record_metrics(namespace, rollout, decision, result, new_status)
-        return next_wake(spec, new_status, rollout.uid, now)
+        # From the clock now, not the round's start: a slow round must not make the next
+        # one late too.
+        return next_wake(spec, new_status, rollout.uid, datetime.now(UTC))
 
     async def _write(
         self, obj: Mapping[str, Any], status: RolloutStatus, events: list[Event], now: datetime

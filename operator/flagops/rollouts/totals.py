@@ -78,15 +78,11 @@ def counts_by_integration(result: Sequence[Mapping[str, Any]]) -> dict[str, Coun
     return found
 
 
-def exposure_start(status: RolloutStatus) -> datetime | None:
-    """When the current stage's exposure began: its publication, else its decision."""
-    return status.stage_published_at or status.stage_started_at
-
-
 def current(status: RolloutStatus) -> StageTotals | None:
     """The totals for the status's current stage: the checkpoint when it belongs to this
-    stage's exposure, else nothing counted yet. None before any stage began."""
-    since = exposure_start(status)
+    stage's exposure, else nothing counted yet. None until the stage is published: its
+    users only see it from then, so nothing before counts (as the bake time)."""
+    since = status.stage_published_at
     if status.stage is None or since is None:
         return None
     saved = status.stage_totals

@@ -79,9 +79,8 @@ def test_a_new_stage_counts_from_its_publication() -> None:
     published = T0 - timedelta(seconds=57.5)
     assert (totals.stage, totals.since, totals.through) == (Stage.BETA, published, published)
     assert (totals.operations, totals.errors) == (0, 0)
-    # Not published yet: from the decision.
-    unpublished = current(status(stagePublishedAt=None))
-    assert unpublished is not None and unpublished.since == T0 - timedelta(minutes=1)
+    # Not published yet: nobody sees the stage, nothing counts.
+    assert current(status(stagePublishedAt=None)) is None
     assert current(status(stage=None)) is None
 
 
