@@ -19,10 +19,11 @@ from flagops.controller.sharing_events import COPY_INDEX
 from flagops.publishing.record import FlagRecord
 from flagops.publishing.resolve import FlagInput, RolloutControl, effective_state
 
-FLAG_INDEX, ROLLOUT_INDEX, CLAIM_INDEX, CONFIGMAP_INDEX = (
-    "flag_index",
+FLAG_INDEX, FLAG_BY_NAME_INDEX, ROLLOUT_INDEX, CLAIM_INDEX, CONFIGMAP_INDEX = (
+    "flag_index",  # namespace -> its flags (publishing reads a namespace at a time)
+    "flag_by_name_index",  # (namespace, name) -> the flag (a Rollout's round reads one)
     "rollout_index",
-    "claim_index",
+    "claim_index",  # (namespace, flag name) -> the Rollouts that name the flag
     "configmap_index",
 )
 
@@ -66,6 +67,23 @@ class Reconciler(Protocol):
     async def run(
         self, namespace: str, name: str, uid: str, stopped: Any, body: Mapping[str, Any]
     ) -> None: ...
+
+
+class FlagRecords:
+    """flag_record() for both flag indexes, computed once per version of a flag: kopf
+    calls each index with the same body in turn, and the two then share one record."""
+
+    def __init__(self) -> None:
+        self._last: tuple[tuple[str, str], FlagRecord] | None = None
+
+    def of(self, body: Mapping[str, Any]) -> FlagRecord:
+        meta = body.get("metadata") or {}
+        version = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+        if self._last is not None and self._last[0] == version and version[1]:
+            return self._last[1]
+        record = flag_record(body)
+        self._last = (version, record)
+        return record
 
 
 def flag_record(body: Mapping[str, Any]) -> FlagRecord:
@@ -159,7 +177,7 @@ class OperatorEvents:
     def bind(self, indexes: Mapping[str, Any]) -> None:
         """Hand kopf's current indexes to the publisher and the reconciler."""
         self._publisher.bind(indexes[FLAG_INDEX], indexes[ROLLOUT_INDEX], indexes[CONFIGMAP_INDEX])
-        self._reconciler.bind(indexes[FLAG_INDEX], indexes[CLAIM_INDEX])
+        self._reconciler.bind(indexes[FLAG_BY_NAME_INDEX], indexes[CLAIM_INDEX])
         self._publisher.sharing.bind(indexes[COPY_INDEX])
 
     def publish(self, namespace: str | None, indexes: Mapping[str, Any]) -> None:

@@ -17,10 +17,11 @@ from flagops.controller import sharing_handlers
 from flagops.controller.events import (
     CLAIM_INDEX,
     CONFIGMAP_INDEX,
+    FLAG_BY_NAME_INDEX,
     FLAG_INDEX,
     ROLLOUT_INDEX,
+    FlagRecords,
     OperatorEvents,
-    flag_record,
     rollout_claim,
     rollout_control,
 )
@@ -44,11 +45,19 @@ def register(
     def is_flags_configmap(name: str, **_: Any) -> bool:
         return on.is_flags_configmap(name)
 
+    records = FlagRecords()
+
     @kopf.index(GROUP, VERSION, "featureflags", id=FLAG_INDEX, registry=registry)
     def flag_index(
         namespace: str | None, body: kopf.Body, **_: Any
     ) -> dict[str | None, FlagRecord]:
-        return {namespace: flag_record(body)}
+        return {namespace: records.of(body)}
+
+    @kopf.index(GROUP, VERSION, "featureflags", id=FLAG_BY_NAME_INDEX, registry=registry)
+    def flag_by_name_index(
+        namespace: str | None, name: str, body: kopf.Body, **_: Any
+    ) -> dict[tuple[str | None, str], FlagRecord]:
+        return {(namespace, name): records.of(body)}
 
     @kopf.index(GROUP, VERSION, "rollouts", id=ROLLOUT_INDEX, registry=registry)
     def rollout_index(
@@ -59,8 +68,9 @@ def register(
     @kopf.index(GROUP, VERSION, "rollouts", id=CLAIM_INDEX, registry=registry)
     def claim_index(
         namespace: str | None, body: kopf.Body, **_: Any
-    ) -> dict[str | None, RolloutClaim]:
-        return {namespace: rollout_claim(body)}
+    ) -> dict[tuple[str | None, str], RolloutClaim]:
+        claim = rollout_claim(body)
+        return {(namespace, claim.flag_name): claim}
 
     @kopf.index(
         "",

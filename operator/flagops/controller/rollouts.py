@@ -98,8 +98,9 @@ class RolloutReconciler:
         self._seen: dict[str, tuple[int, str | None]] = {}
         self._info_labels: dict[str, tuple[str, ...]] = {}
         self._bad_actions: set[str] = set()
-        self._flags: Mapping[str, Iterable[FlagRecord]] = {}
-        self._claims: Mapping[str, Iterable[RolloutClaim]] = {}
+        # kopf's indexes: each flag by (namespace, name), each flag's claims likewise.
+        self._flags: Mapping[tuple[str, str], Iterable[FlagRecord]] = {}
+        self._claims: Mapping[tuple[str, str], Iterable[RolloutClaim]] = {}
         self._grouped = GroupedQueries(settings.prometheus_timeout)
         self._heartbeat = timedelta(seconds=settings.status_heartbeat)
         # Per Rollout while its loop runs: the status as of its last round (written or
@@ -112,8 +113,8 @@ class RolloutReconciler:
 
     def bind(
         self,
-        flags: Mapping[str, Iterable[FlagRecord]],
-        claims: Mapping[str, Iterable[RolloutClaim]],
+        flags: Mapping[tuple[str, str], Iterable[FlagRecord]],
+        claims: Mapping[tuple[str, str], Iterable[RolloutClaim]],
     ) -> None:
         self._flags, self._claims = flags, claims
 
@@ -286,7 +287,7 @@ class RolloutReconciler:
     # --- inputs -------------------------------------------------------------------------
 
     def _flag(self, namespace: str, name: str) -> FlagRecord | None:
-        return next((f for f in self._flags.get(namespace, ()) if f.name == name), None)
+        return next(iter(self._flags.get((namespace, name), ())), None)
 
     def _facts(
         self,
@@ -301,7 +302,7 @@ class RolloutReconciler:
             namespace=namespace,
             generation=generation,
             claim=RolloutClaim(rollout.name, rollout.uid, flag_name, rollout.created),
-            claims=tuple(self._claims.get(namespace, ())),
+            claims=tuple(self._claims.get((namespace, flag_name), ())),
             flag=(
                 FlagFacts(record.name, record.input.key or record.name, record.integration)
                 if record is not None
@@ -377,8 +378,9 @@ class RolloutReconciler:
         if not totals.needs_query(counted, tick):
             # Less than a scrape since the last count: nothing to ask for.
             return totals.measurement(totals.add(counted, totals.Counts(), tick), 0), counted
-        window = totals.window_to(counted, tick)
-        answer = await self._grouped.counts(address, window, tick, spec.analysis.interval_delta)
+        interval = spec.analysis.interval_delta
+        window, share = totals.query_window(counted, tick, interval)
+        answer = await self._grouped.counts(address, window, tick, interval)
         if answer.failure is not None:
             # Not counted: the next good tick asks for the whole gap.
             return Measurement(None, None, answer.failure, 1), counted
@@ -386,7 +388,7 @@ class RolloutReconciler:
         if counts.unreadable:
             # Not counted either: a later tick asks for the whole gap again.
             return Measurement(math.nan, None, None, 1), counted
-        counted = totals.add(counted, counts, tick)
+        counted = totals.add(counted, totals.scaled(counts, share), tick)
         return totals.measurement(counted, 1), counted
 
     async def _validate(

@@ -100,6 +100,28 @@ def needs_query(totals: StageTotals, tick: datetime) -> bool:
     return window_to(totals, tick) >= MIN_QUERY_WINDOW
 
 
+def query_window(
+    totals: StageTotals, tick: datetime, interval: timedelta
+) -> tuple[timedelta, float]:
+    """The window to ask for to count up to `tick`, and the share of its figures to count.
+
+    A stage's first, partial tick (published less than an interval before the tick)
+    takes that share of the tick's shared figures rather than a query of its own: the
+    error rate is the tick's, the operations pro rata. Every other gap is asked for
+    exactly (the shared tick when it is one interval, a catch-up otherwise).
+    """
+    window = window_to(totals, tick)
+    if totals.through == totals.since and timedelta(0) < window < interval:
+        return interval, window / interval
+    return window, 1.0
+
+
+def scaled(counts: Counts, share: float) -> Counts:
+    if share == 1.0:
+        return counts
+    return Counts(counts.operations * share, counts.errors * share, counts.unreadable)
+
+
 def add(totals: StageTotals, counts: Counts, tick: datetime) -> StageTotals:
     """The totals with the window (through, tick] counted."""
     if tick <= totals.through:

@@ -11,8 +11,10 @@ from flagops.api.stages import Stage
 from flagops.controller.events import (
     CLAIM_INDEX,
     CONFIGMAP_INDEX,
+    FLAG_BY_NAME_INDEX,
     FLAG_INDEX,
     ROLLOUT_INDEX,
+    FlagRecords,
     OperatorEvents,
     flag_record,
     handback_warning,
@@ -113,6 +115,7 @@ def setup(
     events = OperatorEvents(kube, publisher, reconciler, "flagops-flags")
     indexes: dict[str, Any] = {
         FLAG_INDEX: {"ns": flags or []},
+        FLAG_BY_NAME_INDEX: {("ns", f.name): [f] for f in flags or []},
         ROLLOUT_INDEX: {},
         CLAIM_INDEX: {},
         CONFIGMAP_INDEX: {},
@@ -205,3 +208,16 @@ def test_close_closes_the_publisher() -> None:
     events, publisher, _, _, _ = setup()
     asyncio.run(events.close())
     assert publisher.closed
+
+
+def test_both_flag_indexes_share_one_record_per_version() -> None:
+    records = FlagRecords()
+    body = {
+        "metadata": {"name": "f", "namespace": "ns", "uid": "u1", "resourceVersion": "7"},
+        "spec": {"key": "f"},
+    }
+    first = records.of(body)
+    assert records.of(body) is first
+    newer = {**body, "metadata": {**body["metadata"], "resourceVersion": "8"}}
+    assert records.of(newer) is not first
+    assert records.of(newer).name == "f"

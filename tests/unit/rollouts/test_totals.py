@@ -18,6 +18,8 @@ from flagops.rollouts.totals import (
     grouped_query,
     measurement,
     needs_query,
+    query_window,
+    scaled,
     window_to,
 )
 
@@ -119,3 +121,20 @@ def test_measurement_is_errors_over_operations() -> None:
     assert measured.samples == 200 and measured.error_rate == pytest.approx(0.015)
     empty = measurement(StageTotals(stage=Stage.BETA, since=T0, through=T0), queries=0)
     assert empty.samples == 0 and empty.error_rate is None
+
+
+def test_a_stages_first_partial_tick_shares_the_ticks_query() -> None:
+    interval = timedelta(seconds=30)
+    since = T0 - timedelta(seconds=12)
+    fresh = StageTotals(stage=Stage.BETA, since=since, through=since)
+    window, share = query_window(fresh, T0, interval)
+    assert window == interval and share == pytest.approx(0.4)
+    assert scaled(Counts(100, 10), share) == Counts(40, 4)
+    # Published more than an interval before the tick (a restart): asked exactly.
+    old = StageTotals(
+        stage=Stage.BETA, since=T0 - timedelta(seconds=95), through=T0 - timedelta(seconds=95)
+    )
+    assert query_window(old, T0, interval) == (timedelta(seconds=95), 1.0)
+    # Counted up to the previous tick: the shared window, whole.
+    counted = add(fresh, Counts(1, 0), T0)
+    assert query_window(counted, T0 + interval, interval) == (interval, 1.0)
