@@ -7,6 +7,7 @@ that no run's CPU figures include another's.
 
 from __future__ import annotations
 
+import signal
 import time
 import urllib.request
 
@@ -88,7 +89,13 @@ def print_takeover(takeover: Takeover, lifetime: int) -> None:
     print(flush=True)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # `finally` blocks then stop the operators and control planes this run started.
+    raise SystemExit(128 + signum)
+
+
 def run_fleet(options: FleetOptions, rate: float) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     print_plan(options)
     generators = [
         TrafficGenerator(integration, integration, rate=rate).start()

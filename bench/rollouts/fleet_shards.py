@@ -20,7 +20,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,20 @@ from flagops_devtools.testing.prometheus import PrometheusServer
 
 ACTIVE_PRIORITY, STANDBY_PRIORITY = 200, 100
 EDITED_PERCENT = 7
+# A flag without a Rollout in every namespace: a Rollout owns its flag's published
+# percentage, so only an unmanaged flag shows a spec edit as it is.
+PROBE_FLAG, PROBE_KEY = "takeover-probe", "takeover_probe"
+
+
+def _create_probe_flags(custom: client.CustomObjectsApi, namespaces: Sequence[str]) -> None:
+    for ns in namespaces:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "FeatureFlag",
+            "metadata": {"name": PROBE_FLAG},
+            "spec": {"key": PROBE_KEY, "enabled": False, "rolloutPercent": 0},
+        }
+        custom.create_namespaced_custom_object(GROUP, VERSION, ns, FLAGS, body)
 
 
 @dataclass(frozen=True)
@@ -110,11 +124,10 @@ def _take_over(
     shards: int,
     timeout: float,
 ) -> Takeover:
+    """Kills the last shard's active replica; `timeout` bounds the wait for its standby."""
     victim = shards - 1
     mine = [ns for ns in fleet.namespaces if shard_of(ns, shards) == victim]
     rollouts = fleet.in_namespaces(mine)
-    # One flag per namespace of the victim's shard: the first one dealt there.
-    edits = {ns: next(i for n, i in fleet.placed(fleet.flags) if n == ns) for ns in mine}
     heir = operators[standby(victim)]
     others = [operators[active(i)] for i in range(shards) if i != victim]
     heir_before = read_operator(heir)
@@ -123,9 +136,9 @@ def _take_over(
     assert pid is not None
     os.kill(pid, signal.SIGKILL)
     killed = time.perf_counter()
-    for ns, i in edits.items():
+    for ns in mine:
         custom.patch_namespaced_custom_object(
-            GROUP, VERSION, ns, FLAGS, f"f-{i:05d}", {"spec": {"rolloutPercent": EDITED_PERCENT}}
+            GROUP, VERSION, ns, FLAGS, PROBE_FLAG, {"spec": {"rolloutPercent": EDITED_PERCENT}}
         )
     published_at: dict[str, float] = {}
     first: float | None = None
@@ -138,8 +151,8 @@ def _take_over(
             first = now
         if done is None and analysed >= rollouts:
             done = now
-        for ns, i in edits.items():
-            flag = published(core, ns, f"f_{i:05d}") if ns not in published_at else None
+        for ns in mine:
+            flag = published(core, ns, PROBE_KEY) if ns not in published_at else None
             if flag is not None and flag.get("rolloutPercent") == EDITED_PERCENT:
                 published_at[ns] = now
         time.sleep(0.2)
@@ -197,6 +210,7 @@ def run_shards(
                     pid = op.process.pid
                     assert pid is not None
                     samplers[label] = stack.enter_context(RssSampler(pid).running())
+                _create_probe_flags(custom, fleet.namespaces)
                 started = time.perf_counter()
                 created = create_fleet(api, fleet)
                 say(
