@@ -124,7 +124,7 @@ def run_fleet(options: FleetOptions, rate: float) -> int:
     finally:
         for generator in generators:
             generator.stop()
-    if results:
+    if len(results) > 1:
         columns = [_column(r) for r in results]
         grouped = [c for c in columns if c.run.grouping == "on"] or columns
         print_grid(

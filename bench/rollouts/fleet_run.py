@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bench.common import control_plane_with_crds
 from bench.rollouts.fleet import Created, Fleet, bulk_client, create_fleet, wait_for_verdicts
@@ -31,6 +31,8 @@ OPERATOR = "operator"
 # size spends beyond creating and the window (control plane, first verdicts, teardown).
 CREATES_PER_SECOND = 150.0
 FIXED_SECONDS = 60.0
+# The operator's --status-heartbeat default (FLAGOPS_STATUS_HEARTBEAT).
+DEFAULT_HEARTBEAT_SECONDS = 300
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,10 @@ class FleetOptions:
         analysing = 2 * self.interval_seconds
         waiting = (self.settle_intervals + self.window_intervals) * self.interval_seconds
         return FIXED_SECONDS * processes + creating + analysing + waiting
+
+    @property
+    def heartbeat_seconds(self) -> int:
+        return self.heartbeat if self.heartbeat is not None else DEFAULT_HEARTBEAT_SECONDS
 
     def operator_env(self, grouping: str) -> dict[str, str]:
         env = {"FLAGOPS_ANALYSIS_GROUPING": grouping}
@@ -91,7 +97,7 @@ class RunResult:
     window: Window
     wall_seconds: float
     estimate_seconds: float
-    extra: dict[str, str] = field(default_factory=dict)  # figures only some runs have
+    heartbeat_seconds: int
 
 
 def measure_window(
@@ -211,4 +217,5 @@ def run_one(
         window=window,
         wall_seconds=time.perf_counter() - wall,
         estimate_seconds=estimate,
+        heartbeat_seconds=options.heartbeat_seconds,
     )

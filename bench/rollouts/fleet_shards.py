@@ -249,6 +249,7 @@ def run_shards(
         window=window,
         wall_seconds=time.perf_counter() - wall,
         estimate_seconds=estimate,
+        heartbeat_seconds=options.heartbeat_seconds,
     )
     return result, takeover
 

@@ -110,6 +110,21 @@ def _op_writes(c: Column) -> Cell:
     return ", ".join(f"{r} {c.per_interval(k.get(r, 0)):,.0f}" for r in WRITE_REASONS), None
 
 
+def _steady_writes(c: Column) -> Cell:
+    """A window shortly after the ramp sees few heartbeats (each Rollout's first is one
+    heartbeat period after its first verdict); in steady state every Rollout adds one
+    write per heartbeat period to the changes measured."""
+    changes = c.per_interval(c.counters.status_writes.get("change", 0.0))
+    interval = c.run.window.seconds / max(c.intervals, 1e-9)
+    heartbeat = c.run.heartbeat_seconds
+    total = changes + c.rollouts * interval / heartbeat
+    return (
+        f"{total:,.0f} (changes {changes:,.0f} + "
+        f"{c.rollouts:,} x {interval:.0f} s / {heartbeat} s)",
+        total <= STATUS_WRITES_PER_INTERVAL,
+    )
+
+
 def _modes(c: Column) -> Cell:
     modes = c.counters.modes
     return (", ".join(f"{m} {v:,.0f}" for m, v in sorted(modes.items())) or "n/a"), None
@@ -143,6 +158,11 @@ MEASURES: list[Measure] = [
     ("machine busy (both cores, everyone's work)", "", _busy),
     ("Rollout status writes per interval (apiserver's count)", "<= 2,000", _apiserver_writes),
     ("  operator's status writes per interval, by reason", "", _op_writes),
+    (
+        "  steady state with every heartbeat due (operator's changes + heartbeats)",
+        "<= 2,000",
+        _steady_writes,
+    ),
     ("Rollouts analysed grouped / alone (gauge)", "", _modes),
     ("ramp: create all until every Rollout has a verdict", "printed", _ramp),
     ("  verdicts at the end of the ramp", "", _ramp_verdicts),
