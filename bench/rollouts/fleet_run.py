@@ -65,10 +65,12 @@ class FleetOptions:
         return self.heartbeat if self.heartbeat is not None else DEFAULT_HEARTBEAT_SECONDS
 
     def operator_env(self, grouping: str) -> dict[str, str]:
-        env = {"FLAGOPS_ANALYSIS_GROUPING": grouping}
-        if self.heartbeat is not None:
-            env["FLAGOPS_STATUS_HEARTBEAT"] = str(self.heartbeat)
-        return env
+        # Always explicit: OperatorProcess defaults the heartbeat to 0 (write every
+        # analysis) for the tests that follow analyses through status.
+        return {
+            "FLAGOPS_ANALYSIS_GROUPING": grouping,
+            "FLAGOPS_STATUS_HEARTBEAT": str(self.heartbeat_seconds),
+        }
 
 
 @dataclass(frozen=True)
@@ -121,18 +123,20 @@ def measure_window(
         if pid is not None:
             pids[name] = pid
     clock = CpuClock(pids)
-    before = {name: read_operator(op) for name, op in operators.items()}
-    queries_before = prometheus_queries()
+    # The operators' counters are read right at the window's edges (they are quick to
+    # read); the apiserver's and Prometheus's outside them, a second or so wider.
     writes_before = apiserver_status_writes(plane)
+    queries_before = prometheus_queries()
     busy_before = machine_busy()
     clock.start()
     started = time.perf_counter()
+    before = {name: read_operator(op) for name, op in operators.items()}
     # The window is the quantity measured: whole analysis intervals of steady state.
     time.sleep(interval * intervals)
+    after = {name: read_operator(op) for name, op in operators.items()}
     seconds = time.perf_counter() - started
     cpu = clock.stop()
     busy_after = machine_busy()
-    after = {name: read_operator(op) for name, op in operators.items()}
     queries_after = prometheus_queries()
     writes_after = apiserver_status_writes(plane)
     busy = (busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1.0)
