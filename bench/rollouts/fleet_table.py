@@ -15,6 +15,7 @@ ON_TIME_SHARE = 0.99
 QUERIES_PER_INTERVAL = 10.0
 OPERATOR_CPU_SHARE = 0.50
 STATUS_WRITES_PER_INTERVAL = 2000.0
+LATE_BOUNDS = (0.1, 1.0, 5.0, 30.0)
 # "The same figure at 1,000 and 10,000": within one query per interval.
 SAME_QUERIES = 1.0
 
@@ -66,6 +67,23 @@ def _on_time(c: Column) -> Cell:
         return "n/a (no lateness histogram)", None
     share = k.on_time / k.analyses_timed
     return f"{100 * share:.1f}% (p99 <= {k.late_p99_bound:g} s)", share >= ON_TIME_SHARE
+
+
+def _late_spread(c: Column) -> Cell:
+    k = c.counters
+    if not k.analyses_timed:
+        return "n/a", None
+    return " / ".join(f"{100 * k.late_share(b):.0f}%" for b in LATE_BOUNDS), None
+
+
+def _query_time(c: Column) -> Cell:
+    k = c.counters
+    parts = [
+        f"{kind} {1000 * k.query_seconds[kind] / k.queries[kind]:.0f} ms"
+        for kind in QUERY_KINDS
+        if k.queries.get(kind) and k.query_seconds.get(kind)
+    ]
+    return (", ".join(parts) or "n/a"), None
 
 
 def _counted(c: Column) -> Cell:
@@ -148,9 +166,11 @@ def _wall(c: Column) -> Cell:
 MEASURES: list[Measure] = [
     ("operator RSS, max of 1 s samples over ramp + window", f"<= {RSS_MIB:.0f} MiB", _rss),
     (f"analyses on time (lateness <= {ON_TIME_SECONDS:g} s, histogram)", ">= 99%", _on_time),
+    ("  lateness <= 0.1 / 1 / 5 / 30 s", "", _late_spread),
     ("analyses counted / expected (Rollouts x intervals)", ">= 99%", _counted),
     ("Prometheus queries per interval (Prometheus's own count)", "<= 10, same", _prom_queries),
     ("  operator's queries per interval, by kind", "", _op_queries),
+    ("  mean query time, by kind (flagops_analysis_tick_seconds)", "", _query_time),
     ("operator CPU, share of one core", "<= 50%", _op_cpu),
     ("kube-apiserver CPU per interval", "printed", _cpu_of("kube-apiserver")),
     ("etcd CPU per interval", "printed", _cpu_of("etcd")),

@@ -25,6 +25,7 @@ QUERIES = "flagops_analysis_queries_total"
 STATUS_WRITES = "flagops_rollout_status_writes_total"
 ANALYSES = "flagops_analysis_total"
 MODES = "flagops_analysis_rollouts"
+TICK = "flagops_analysis_tick_seconds"
 QUERY_KINDS = ("grouped", "catchup", "alone", "validate")
 WRITE_REASONS = ("change", "heartbeat")
 VERDICTS = ("Pass", "Fail", "Inconclusive", "Error")
@@ -46,6 +47,7 @@ class OperatorCounters:
     status_writes: dict[str, float]  # by reason
     analyses: dict[str, float]  # flagops_analysis_total by verdict
     modes: dict[str, float]  # gauge: Rollouts analysed grouped / alone
+    query_seconds: dict[str, float]  # tick histogram sum by kind (seconds spent querying)
 
     def minus(self, before: OperatorCounters) -> OperatorCounters:
         return OperatorCounters(
@@ -55,12 +57,19 @@ class OperatorCounters:
             status_writes=_minus(self.status_writes, before.status_writes),
             analyses=_minus(self.analyses, before.analyses),
             modes=dict(self.modes),  # a gauge: the newer value, not a delta
+            query_seconds=_minus(self.query_seconds, before.query_seconds),
         )
 
     @property
     def on_time(self) -> float:
         """Analyses that started at most ON_TIME_SECONDS after their due time."""
         return self.late_buckets.get(ON_TIME_SECONDS, 0.0)
+
+    def late_share(self, bound: float) -> float:
+        """Share of the analyses that started at most `bound` seconds late (a bucket bound)."""
+        return (
+            self.late_buckets.get(bound, 0.0) / self.analyses_timed if self.analyses_timed else 0.0
+        )
 
     @property
     def late_p99_bound(self) -> float:
@@ -83,6 +92,7 @@ def read_operator(operator: OperatorProcess) -> OperatorCounters:
     writes = dict.fromkeys(WRITE_REASONS, 0.0)
     analyses = dict.fromkeys(VERDICTS, 0.0)
     modes: dict[str, float] = {}
+    query_seconds: dict[str, float] = {}
     for family in text_string_to_metric_families(operator.metrics()):
         for sample in family.samples:
             labels = sample.labels
@@ -101,7 +111,10 @@ def read_operator(operator: OperatorProcess) -> OperatorCounters:
                 analyses[verdict] = analyses.get(verdict, 0.0) + sample.value
             elif sample.name == MODES:
                 modes[labels.get("mode", "")] = sample.value
-    return OperatorCounters(late, timed, queries, writes, analyses, modes)
+            elif sample.name == f"{TICK}_sum":
+                kind = labels.get("kind", "")
+                query_seconds[kind] = query_seconds.get(kind, 0.0) + sample.value
+    return OperatorCounters(late, timed, queries, writes, analyses, modes, query_seconds)
 
 
 # -- the apiserver's own count ------------------------------------------------------------
