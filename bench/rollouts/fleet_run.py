@@ -27,9 +27,11 @@ from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.prometheus import PrometheusServer
 
 OPERATOR = "operator"
-# Measured on this machine (2 cores, shared): creates per second, and the seconds a
-# size spends beyond creating and the window (control plane, first verdicts, teardown).
-CREATES_PER_SECOND = 150.0
+# Measured on this machine (2 cores, shared with other work; 2026-12-01 run): creates
+# per second, first verdicts per second after the last create, and the seconds a run
+# spends on neither nor the window (control plane, operator start, teardown).
+CREATES_PER_SECOND = 120.0
+FIRST_VERDICTS_PER_SECOND = 14.0
 FIXED_SECONDS = 60.0
 # The operator's --status-heartbeat default (FLAGOPS_STATUS_HEARTBEAT).
 DEFAULT_HEARTBEAT_SECONDS = 300
@@ -56,7 +58,7 @@ class FleetOptions:
     def estimate(self, rollouts: int, processes: int = 1) -> float:
         """Wall seconds one run should take: creating, first verdicts, settling, window."""
         creating = 2 * self.flags_for(rollouts) / CREATES_PER_SECOND
-        analysing = 2 * self.interval_seconds
+        analysing = max(2 * self.interval_seconds, rollouts / FIRST_VERDICTS_PER_SECOND)
         waiting = (self.settle_intervals + self.window_intervals) * self.interval_seconds
         return FIXED_SECONDS * processes + creating + analysing + waiting
 
