@@ -20,10 +20,19 @@ Scenarios, in order:
      flags.json shows the new stage.
   C. scale: N flags with a Rollout each (clean traffic on 4 integrations), stageDuration
      1h so all stay Progressing; after all have a Pass, a window of K intervals: operator
-     RSS, every Rollout's gaps between consecutive analyses (status.healthHistory),
-     Prometheus queries per interval (operator's flagops_analysis_total x 2 and
+     RSS, analyses on time (flagops_analysis_lateness_seconds: lateness <= 1 s against
+     the tick grid), Prometheus queries per interval (operator's
+     flagops_analysis_queries_total and
      Prometheus's own prometheus_http_requests_total{handler="/api/v1/query"}), CPU per
      interval of the operator, apiserver, etcd and Prometheus.
+  D. fleet (issue 12; not in the default --only): N Rollouts and N flags per size
+     (--sizes, 30 s interval) in one operator process, each size on a fresh control
+     plane; the same with --analysis-grouping off (--baseline-sizes); then --shards
+     shards of --shard-size Rollouts with a standby each, and the takeover after
+     SIGKILL. Figures are counter deltas over a window (bench/rollouts/meters.py).
+
+    python -m bench.bench_rollouts --only D --sizes 1000,3000,10000 --baseline-sizes 1000 \
+        --shards 2 --shard-size 5000
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ from bench.common import (
     print_table,
 )
 from bench.rollouts.actions import action_rows, run_actions
+from bench.rollouts.fleet_main import run_fleet
+from bench.rollouts.fleet_run import FleetOptions
 from bench.rollouts.scale import run_scale, scale_rows
 from bench.rollouts.stages import run_stages, stage_rows
 from bench.rollouts.world import INTEGRATIONS, Config, World
@@ -48,7 +59,16 @@ from flagops_devtools.testing.traffic import TrafficGenerator
 # -- running ------------------------------------------------------------------------------
 
 
-def run(config: Config) -> int:
+def run(config: Config, fleet: FleetOptions | None = None) -> int:
+    failed = 0
+    if any(letter in config.only for letter in "ABC"):
+        failed += run_abc(config)
+    if "D" in config.only and fleet is not None:
+        failed += run_fleet(fleet, config.rate)
+    return 1 if failed else 0
+
+
+def run_abc(config: Config) -> int:
     generators = [
         TrafficGenerator(integration, integration, rate=config.rate).start()
         for integration in INTEGRATIONS
@@ -87,7 +107,11 @@ def run(config: Config) -> int:
     return 0
 
 
-def parse_config(argv: Sequence[str]) -> Config:
+def _sizes(text: str) -> tuple[int, ...]:
+    return tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+
+
+def parse_config(argv: Sequence[str]) -> tuple[Config, FleetOptions]:
     parser = argparse.ArgumentParser(
         prog="python -m bench.bench_rollouts",
         description=__doc__,
@@ -109,17 +133,52 @@ def parse_config(argv: Sequence[str]) -> Config:
     )
     parser.add_argument("--rollouts", type=int, help="Rollouts in C (200)")
     parser.add_argument("--interval", type=int, help="analysis.interval in C, seconds (10)")
-    parser.add_argument("--window", type=int, help="intervals measured in C (12; at most 19)")
+    parser.add_argument("--window", type=int, help="intervals measured in C (12)")
     parser.add_argument("--rate", type=float, default=50.0, help="operations/s per integration")
     parser.add_argument("--only", default="ABC", help="scenarios to run, e.g. C or AB (ABC)")
     parser.add_argument("--timeout", type=float, default=600, help="deadline per wait")
+    fleet = parser.add_argument_group("D, fleet (issue 12)")
+    fleet.add_argument(
+        "--sizes", type=_sizes, default=(1000, 3000, 10000), help="Rollouts per one-process run"
+    )
+    fleet.add_argument(
+        "--baseline-sizes",
+        type=_sizes,
+        default=(1000,),
+        help="the same with --analysis-grouping off (today's analysis; '' for none)",
+    )
+    fleet.add_argument(
+        "--flags", type=int, help="FeatureFlags per run, at least one per Rollout (default: equal)"
+    )
+    fleet.add_argument("--fleet-interval", type=int, default=30, help="analysis.interval (s)")
+    fleet.add_argument("--fleet-window", type=int, default=6, help="intervals measured")
+    fleet.add_argument("--settle", type=int, default=1, help="intervals after the ramp, unmeasured")
+    fleet.add_argument("--per-namespace", type=int, default=1000, help="Rollouts per namespace")
+    fleet.add_argument(
+        "--heartbeat", type=int, help="operator's --status-heartbeat (default: the operator's)"
+    )
+    fleet.add_argument("--shards", type=int, default=2, help="shards of the sharded run (0: none)")
+    fleet.add_argument("--shard-size", type=int, default=5000, help="Rollouts per shard")
+    fleet.add_argument("--peering-lifetime", type=int, default=5, help="sharded replicas' (s)")
+    fleet.add_argument("--fleet-timeout", type=float, default=3600, help="deadline per fleet wait")
     args = parser.parse_args(list(argv))
     quick = args.quick
     window = args.window or (4 if quick else 12)
-    if window > 19:
-        # healthHistory keeps 20 entries: the window's analyses plus the one before it.
-        parser.error("--window must be at most 19 intervals")
-    return Config(
+    options = FleetOptions(
+        sizes=args.sizes,
+        baseline_sizes=args.baseline_sizes,
+        flags=args.flags,
+        interval_seconds=args.fleet_interval,
+        window_intervals=args.fleet_window,
+        settle_intervals=args.settle,
+        per_namespace=args.per_namespace,
+        heartbeat=args.heartbeat,
+        shards=args.shards,
+        shard_size=args.shard_size,
+        peering_lifetime=args.peering_lifetime,
+        timeout=args.fleet_timeout,
+    )
+    config = Config(
         actions=args.actions or (20 if quick else 60),
         manager_actions=args.manager_actions
         if args.manager_actions is not None
@@ -134,11 +193,12 @@ def parse_config(argv: Sequence[str]) -> Config:
         timeout=args.timeout,
         only=args.only.upper(),
     )
+    return config, options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     # `python -m bench` calls main() for the full run; it must not read bench's own argv.
-    return run(parse_config(argv if argv is not None else []))
+    return run(*parse_config(argv if argv is not None else []))
 
 
 if __name__ == "__main__":

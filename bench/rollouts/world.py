@@ -33,8 +33,6 @@ PROM_QUERY_HANDLER = "/api/v1/query"
 ACTION_P50_MS = 300.0
 STAGE_PUBLISH_MAX_MS = 1000.0
 SCALE_RSS_MIB = 200.0
-# "On time": the next analysis starts within this much of one interval after the previous.
-ON_TIME_SLACK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -197,9 +195,12 @@ class World:
     def close(self) -> None:
         self.api.close()
 
-    def operator(self, namespace: str) -> OperatorProcess:
+    def operator(self, namespace: str, extra_env: dict[str, str] | None = None) -> OperatorProcess:
         return OperatorProcess(
-            self.plane.kubeconfig, [namespace], prometheus_address=self.prometheus.url
+            self.plane.kubeconfig,
+            [namespace],
+            prometheus_address=self.prometheus.url,
+            extra_env=extra_env,
         ).start(timeout=120)
 
     def create_flag(self, namespace: str, name: str, integration: str, **spec: Any) -> None:
