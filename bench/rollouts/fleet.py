@@ -180,3 +180,26 @@ def wait_for_verdicts(
             say(f"    {judged} of {fleet.rollouts} Rollouts have a verdict")
             last_said = now
         time.sleep(period)
+
+
+@dataclass(frozen=True)
+class Ramp:
+    created: Created
+    verdicts: dict[str, int]  # verdict counts once every Rollout has one
+    seconds: float  # from the first create until every Rollout has a verdict
+
+
+def ramp(
+    api: Any, fleet: Fleet, timeout: float, say: Callable[[str], None], started: float
+) -> Ramp:
+    """Create the fleet and wait until every Rollout has a verdict, saying how it goes;
+    `started` is the perf_counter the ramp counts from."""
+    created = create_fleet(api, fleet)
+    say(
+        f"    created in {created.flags_seconds + created.rollouts_seconds:.0f} s "
+        f"({created.rate(fleet):.0f} objects/s)"
+    )
+    counts = wait_for_verdicts(api, fleet, timeout, say)
+    seconds = time.perf_counter() - started
+    say(f"    every Rollout has a verdict after {seconds:.0f} s")
+    return Ramp(created, counts, seconds)

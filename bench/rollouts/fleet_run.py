@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from bench.common import control_plane_with_crds
-from bench.rollouts.fleet import Created, Fleet, bulk_client, create_fleet, wait_for_verdicts
+from bench.rollouts.fleet import Created, Fleet, bulk_client, ramp
 from bench.rollouts.meters import (
     CpuClock,
     OperatorCounters,
@@ -191,14 +191,7 @@ def run_one(
         try:
             with RssSampler(pid).running() as rss:
                 started = time.perf_counter()
-                created = create_fleet(api, fleet)
-                say(
-                    f"    created in {created.flags_seconds + created.rollouts_seconds:.0f} s "
-                    f"({created.rate(fleet):.0f} objects/s)"
-                )
-                counts = wait_for_verdicts(api, fleet, options.timeout, say)
-                ramp = time.perf_counter() - started
-                say(f"    every Rollout has a verdict after {ramp:.0f} s")
+                ramped = ramp(api, fleet, options.timeout, say, started)
                 # Settle: the first rounds after creation are not steady state.
                 time.sleep(interval * options.settle_intervals)
                 window = measure_window(
@@ -216,9 +209,9 @@ def run_one(
         rollouts=rollouts,
         flags=fleet.flags,
         grouping=grouping,
-        created=created,
-        ramp_seconds=ramp,
-        ramp_verdicts=counts,
+        created=ramped.created,
+        ramp_seconds=ramped.seconds,
+        ramp_verdicts=ramped.verdicts,
         rss_max_kib={OPERATOR: rss.max_kib},
         window=window,
         wall_seconds=time.perf_counter() - wall,

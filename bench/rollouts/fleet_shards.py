@@ -28,7 +28,7 @@ from kubernetes import client
 
 from bench.bench_shards import published
 from bench.common import control_plane_with_crds
-from bench.rollouts.fleet import FLAGS, Fleet, bulk_client, create_fleet, wait_for_verdicts
+from bench.rollouts.fleet import FLAGS, Fleet, bulk_client, ramp
 from bench.rollouts.fleet_run import FleetOptions, RunResult, measure_window
 from bench.rollouts.meters import read_operator
 from bench.rollouts.world import RssSampler
@@ -212,14 +212,7 @@ def run_shards(
                     samplers[label] = stack.enter_context(RssSampler(pid).running())
                 _create_probe_flags(custom, fleet.namespaces)
                 started = time.perf_counter()
-                created = create_fleet(api, fleet)
-                say(
-                    f"    created in {created.flags_seconds + created.rollouts_seconds:.0f} s "
-                    f"({created.rate(fleet):.0f} objects/s)"
-                )
-                counts = wait_for_verdicts(api, fleet, options.timeout, say)
-                ramp = time.perf_counter() - started
-                say(f"    every Rollout has a verdict after {ramp:.0f} s")
+                ramped = ramp(api, fleet, options.timeout, say, started)
                 time.sleep(interval * options.settle_intervals)
                 window = measure_window(
                     plane,
@@ -242,9 +235,9 @@ def run_shards(
         rollouts=total,
         flags=fleet.flags,
         grouping="on",
-        created=created,
-        ramp_seconds=ramp,
-        ramp_verdicts=counts,
+        created=ramped.created,
+        ramp_seconds=ramped.seconds,
+        ramp_verdicts=ramped.verdicts,
         rss_max_kib={label: s.max_kib for label, s in samplers.items()},
         window=window,
         wall_seconds=time.perf_counter() - wall,

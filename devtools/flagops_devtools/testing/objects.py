@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flagops.api.resources import GROUP, VERSION
@@ -29,3 +30,14 @@ def _create(
         "spec": spec,
     }
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, plural, body)
+
+
+def stage_steps(events: Iterable[Any]) -> list[tuple[str, str]]:
+    """(from, to) of every StageAdvanced Event among `events` (oldest first given so)."""
+    steps = []
+    for event in events:
+        if event.reason == "StageAdvanced":
+            head = event.message.split(":")[0].split(" by ")[0]
+            old, new = (part.strip() for part in head.split("->"))
+            steps.append((old, new))
+    return steps

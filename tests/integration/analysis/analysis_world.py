@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from flagops.api.resources import GROUP, VERSION
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.objects import stage_steps
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.prometheus import PrometheusServer
 from flagops_devtools.testing.stage_totals import StageTotals
@@ -210,13 +211,7 @@ class AnalysisWorld:
 
     def stage_steps(self, name: str) -> list[tuple[str, str]]:
         """(from, to) of every StageAdvanced Event, oldest first."""
-        steps = []
-        for event in self.events(name):
-            if event.reason == "StageAdvanced":
-                head = event.message.split(":")[0].split(" by ")[0]
-                old, new = (part.strip() for part in head.split("->"))
-                steps.append((old, new))
-        return steps
+        return stage_steps(self.events(name))
 
     def events(self, name: str) -> list[Any]:
         items = self.core.list_namespaced_event(

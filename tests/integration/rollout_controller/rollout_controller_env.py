@@ -15,6 +15,7 @@ from kubernetes import client
 from flagops.api.actions import ACTION_ANNOTATION, format_action, new_action_id
 from flagops.api.resources import GROUP, VERSION
 from flagops_devtools.testing.controlplane import ControlPlane
+from flagops_devtools.testing.objects import stage_steps
 from flagops_devtools.testing.operator import OperatorProcess
 from flagops_devtools.testing.prometheus import PrometheusServer
 from flagops_devtools.testing.traffic import TrafficGenerator
@@ -201,13 +202,7 @@ class RolloutEnv:
 
     def stage_steps(self, name: str = "calendar-sync") -> list[tuple[str, str]]:
         """(from, to) of every StageAdvanced Event, oldest first."""
-        steps = []
-        for event in self.events(name):
-            if event.reason == "StageAdvanced":
-                head = event.message.split(":")[0].split(" by ")[0]
-                old, new = (part.strip() for part in head.split("->"))
-                steps.append((old, new))
-        return steps
+        return stage_steps(self.events(name))
 
     def published(self, key: str = "calendar_sync") -> dict[str, Any] | None:
         try:
