@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flagops.controller import metrics
 from flagops.rollouts import measure
 from flagops.rollouts.prometheus import QueryFailed
 from flagops.rollouts.totals import Counts
 
-# Answers older than this many of their own windows are dropped from the memo.
-_KEEP_WINDOWS = 3
+# Answers for ticks older than this many intervals are dropped from the memo: only the
+# rounds of a tick ask for it, and they all come within one interval.
+_KEEP_INTERVALS = 3
 
 
 @dataclass(frozen=True)
@@ -31,19 +32,29 @@ class GroupedAnswer:
 class GroupedQueries:
     def __init__(self, timeout: float) -> None:
         self._timeout = timeout
-        self._answers: dict[tuple[str, int, datetime], asyncio.Task[GroupedAnswer]] = {}
+        # Each answer with the time after which no round asks for it any more.
+        self._answers: dict[
+            tuple[str, int, datetime], tuple[asyncio.Task[GroupedAnswer], datetime]
+        ] = {}
+        self._swept_at = datetime.min.replace(tzinfo=UTC)
 
     async def counts(
         self, address: str, window: timedelta, at: datetime, interval: timedelta
     ) -> GroupedAnswer:
         """Every integration's counts in (at - window, at] on Prometheus `address`."""
         key = (address, window // timedelta(milliseconds=1), at)
-        task = self._answers.get(key)
-        if task is None:
+        found = self._answers.get(key)
+        if found is not None:
+            task = found[0]
+        else:
             kind = "grouped" if window == interval else "catchup"
             task = asyncio.create_task(self._ask(address, window, at, kind))
-            self._answers[key] = task
-            self._forget_before(at - _KEEP_WINDOWS * max(window, interval))
+            self._answers[key] = (task, at + _KEEP_INTERVALS * interval)
+            if at > self._swept_at:
+                # Once per tick, not per new key: a ramp of 10,000 Rollouts adds thousands
+                # of catch-up keys to one tick.
+                self._swept_at = at
+                self._forget_before(at)
         # A shielded await: one Rollout's round being cancelled must not cancel the
         # query the others are waiting for.
         return await asyncio.shield(task)
@@ -64,6 +75,6 @@ class GroupedQueries:
         finally:
             metrics.ANALYSIS_TICK_SECONDS.labels(kind).observe(time.perf_counter() - started)
 
-    def _forget_before(self, cutoff: datetime) -> None:
-        for key in [k for k in self._answers if k[2] < cutoff]:
+    def _forget_before(self, now: datetime) -> None:
+        for key in [k for k, (_, keep_until) in self._answers.items() if keep_until < now]:
             del self._answers[key]

@@ -319,12 +319,10 @@ class RolloutReconciler:
             self._modes[uid] = mode
         if old == mode:
             return
-        for gone in [old] if old is not None else []:
-            self._mode_counts[gone] -= 1
-            metrics.ANALYSIS_ROLLOUTS.labels(gone).set(self._mode_counts[gone])
-        for came in [mode] if mode is not None else []:
-            self._mode_counts[came] += 1
-            metrics.ANALYSIS_ROLLOUTS.labels(came).set(self._mode_counts[came])
+        for changed, step in ((old, -1), (mode, 1)):
+            if changed is not None:
+                self._mode_counts[changed] += step
+                metrics.ANALYSIS_ROLLOUTS.labels(changed).set(self._mode_counts[changed])
 
     async def _analyse(
         self,
@@ -376,8 +374,9 @@ class RolloutReconciler:
         if counted is None:
             return Measurement(None, None), None
         if not totals.needs_query(counted, tick):
-            # Less than a scrape since the last count: nothing to ask for.
-            return totals.measurement(totals.add(counted, totals.Counts(), tick), 0), counted
+            # Too little since the last count to ask for: judged as counted, and the gap
+            # stays for the next tick's window.
+            return totals.measurement(counted, 0), counted
         interval = spec.analysis.interval_delta
         window, share = totals.query_window(counted, tick, interval)
         answer = await self._grouped.counts(address, window, tick, interval)

@@ -52,9 +52,14 @@ def prometheus_client(address: str, timeout: float = DEFAULT_TIMEOUT_SECONDS) ->
     return PrometheusQueryClient(address, timeout)
 
 
+def _where(address: str) -> str:
+    """Who answered, for messages: never the address's credentials."""
+    return f"Prometheus {redact_address(address)}" if address else "Prometheus"
+
+
 def ask(client: QueryClient, query: str, at: datetime, timeout: float, address: str = "") -> Any:
     """The answer of an instant query at `at`; QueryFailed (a safe message) otherwise."""
-    where = f"Prometheus {redact_address(address)}" if address else "Prometheus"
+    where = _where(address)
     try:
         return client.custom_query(
             query,
@@ -78,10 +83,9 @@ def run_query(
     """The single value of an instant query at `at` (NaN stays NaN); None for no data."""
     result = ask(client, query, at, timeout, address)
     try:
-        return _single_value(result)
+        return _single_value(_samples(result))
     except QueryFailed as exc:
-        where = f"Prometheus {redact_address(address)}" if address else "Prometheus"
-        raise QueryFailed(f"{where} {exc}") from None
+        raise QueryFailed(f"{_where(address)} {exc}") from None
 
 
 def measure_counts(
@@ -90,18 +94,19 @@ def measure_counts(
     """Every integration's operations and errors in (at - window, at]: the grouped query.
     QueryFailed (a safe message) when there is no usable answer."""
     result = ask(client, grouped_query(window), at, timeout, address)
-    if not isinstance(result, Sequence) or isinstance(result, str | bytes):
-        raise QueryFailed(f"Prometheus answered an unexpected result type {type(result).__name__}")
     try:
-        return counts_by_integration(result)
+        return counts_by_integration(_samples(result))
     except QueryFailed as exc:
-        where = f"Prometheus {redact_address(address)}" if address else "Prometheus"
-        raise QueryFailed(f"{where} {exc}") from None
+        raise QueryFailed(f"{_where(address)} {exc}") from None
 
 
-def _single_value(result: Any) -> float | None:
+def _samples(result: Any) -> Sequence[Any]:
     if not isinstance(result, Sequence) or isinstance(result, str | bytes):
         raise QueryFailed(f"answered an unexpected result type {type(result).__name__}")
+    return result
+
+
+def _single_value(result: Sequence[Any]) -> float | None:
     if not result:
         return None
     if len(result) > 1:

@@ -112,7 +112,8 @@ def plan(spec: RolloutSpec, status: RolloutStatus, facts: RoundFacts, now: datet
     interval = spec.analysis.interval_delta
     uid = facts.claim.uid
     tick = current_tick(uid, interval, now + DUE_SLACK)
-    due = analysable and analysis_due(spec, status, facts, now)
+    tick_due = due_at(uid, tick, interval)
+    due = analysable and analysis_due(status, facts, tick_due)
     on_schedule = due and not woken_early(status, facts)
     prom = spec.analysis.prometheus
     return RoundPlan(
@@ -133,7 +134,7 @@ def plan(spec: RolloutSpec, status: RolloutStatus, facts: RoundFacts, now: datet
         analysis_due=due,
         grouped=facts.grouping and (prom.error_rate_query, prom.sample_count_query) == (None, None),
         tick=tick,
-        due=due_at(uid, tick, interval) if on_schedule else None,
+        due=tick_due if on_schedule else None,
     )
 
 
@@ -142,17 +143,13 @@ def woken_early(status: RolloutStatus, facts: RoundFacts) -> bool:
     return facts.action is not None or status.observed_generation != facts.generation
 
 
-def analysis_due(
-    spec: RolloutSpec, status: RolloutStatus, facts: RoundFacts, now: datetime
-) -> bool:
-    """Once per tick of the grid (at the Rollout's own offset after it), and at once
-    after a spec change or an action."""
+def analysis_due(status: RolloutStatus, facts: RoundFacts, tick_due: datetime) -> bool:
+    """Once per tick of the grid (due at the Rollout's own offset after it, `tick_due` for
+    the current one), and at once after a spec change or an action."""
     last = status.last_analysis.time if status.last_analysis else None
     if last is None or woken_early(status, facts):
         return True
-    interval = spec.analysis.interval_delta
-    uid = facts.claim.uid
-    return last < due_at(uid, current_tick(uid, interval, now + DUE_SLACK), interval) - DUE_SLACK
+    return last < tick_due - DUE_SLACK
 
 
 def probe_start_due(spec: RolloutSpec, status: RolloutStatus, now: datetime) -> bool:
