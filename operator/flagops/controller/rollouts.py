@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -42,6 +43,7 @@ from flagops.controller.grouped import GroupedQueries
 from flagops.controller.kube import Kube
 from flagops.controller.probes import ProbeRunner
 from flagops.controller.settings import Settings
+from flagops.controller.validations import Validations
 from flagops.publishing.record import FlagRecord
 from flagops.rollouts import measure, totals
 from flagops.rollouts.decide import decide
@@ -55,7 +57,7 @@ from flagops.rollouts.model import (
     ProbeOutcome,
 )
 from flagops.rollouts.plan import FlagFacts, RoundFacts, RoundPlan, next_wake, plan
-from flagops.rollouts.queries import template_values
+from flagops.rollouts.queries import rendered_or_template, template_values
 from flagops.rollouts.state import (
     apply_to_status,
     decision_spec,
@@ -107,7 +109,7 @@ class RolloutReconciler:
         # not), and what a user saw of the last one written, and when.
         self._status: dict[str, RolloutStatus] = {}
         self._written: dict[str, tuple[dict[str, Any], datetime]] = {}
-        self._validated: dict[tuple[str, str], float] = {}
+        self._validations = Validations(VALIDATION_MEMORY)
         self._modes: dict[str, str] = {}
         self._mode_counts: collections.Counter[str] = collections.Counter()
 
@@ -404,27 +406,23 @@ class RolloutReconciler:
             ("errorRateQuery", config.error_rate_query),
             ("sampleCountQuery", config.sample_count_query),
         ):
-            remembered = (address, f"{template}\0{sorted(values.items())}")
-            if time.monotonic() - self._validated.get(remembered, -VALIDATION_MEMORY) < (
-                VALIDATION_MEMORY
-            ):
-                continue
-            metrics.ANALYSIS_QUERIES.labels("validate").inc()
-            check = await asyncio.to_thread(
-                measure.validate_query,
-                client,
-                template,
-                values,
-                now,
-                self._settings.prometheus_timeout,
-                address=address,
+            check = await self._validations.check(
+                (address, rendered_or_template(template, values)),
+                functools.partial(
+                    measure.validate_query,
+                    client,
+                    template,
+                    values,
+                    now,
+                    self._settings.prometheus_timeout,
+                    address=address,
+                ),
             )
             if not check.parses:
                 return round_plan.invalid(f"{label} does not parse: {check.message}"), ""
             if not check.ok:
                 note = f"waiting for Prometheus to validate {label}: {check.message}"
                 return replace(round_plan, validated=False), note
-            self._validated[remembered] = time.monotonic()
         return replace(round_plan, validated=True), ""
 
     def _pending_action(

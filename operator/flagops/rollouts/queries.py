@@ -119,3 +119,13 @@ def template_values(
         "stage": stage.value,
         "window": promql_window(time_in_stage),
     }
+
+
+def rendered_or_template(template: str, values: Mapping[str, str]) -> str:
+    """The query as Prometheus would get it, or the template where it does not render:
+    what names one query to validate, whichever Rollout asks (the default templates
+    render alike for every flag of an integration)."""
+    try:
+        return render(template, values)
+    except TemplateError:
+        return template

@@ -24,6 +24,7 @@ from flagops.rollouts.queries import (
     config_for,
     promql_window,
     render,
+    rendered_or_template,
 )
 
 NOW = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
@@ -125,6 +126,19 @@ def test_unknown_placeholder_is_named() -> None:
 def test_unsafe_value_cannot_break_out_of_a_label_matcher() -> None:
     with pytest.raises(TemplateError, match="not safe"):
         render('x{a="{{flag}}"}', {"flag": 'a"} or vector(1) #'})
+
+
+def test_flags_of_one_integration_validate_one_rendered_query() -> None:
+    def values(flag: str) -> dict[str, str]:
+        return {"integration": "i", "flag": flag, "namespace": "n", "stage": "BETA", "window": "1m"}
+
+    one = rendered_or_template(DEFAULT_ERROR_RATE_QUERY, values("a"))
+    assert one == rendered_or_template(DEFAULT_ERROR_RATE_QUERY, values("b"))
+    assert rendered_or_template('x{f="{{flag}}"}', values("a")) != rendered_or_template(
+        'x{f="{{flag}}"}', values("b")
+    )
+    # A template that does not render names itself; validating it reports why.
+    assert rendered_or_template("up{job='{{service}}'}", values("a")) == "up{job='{{service}}'}"
 
 
 def test_config_for_uses_defaults_and_spec_queries() -> None:
