@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flagops.controller import metrics
+from flagops.controller.querying import in_query_thread
 from flagops.rollouts import measure
 from flagops.rollouts.prometheus import QueryFailed
 from flagops.rollouts.totals import Counts
@@ -64,7 +65,7 @@ class GroupedQueries:
         metrics.ANALYSIS_QUERIES.labels(kind).inc()
         started = time.perf_counter()
         try:
-            counts = await asyncio.to_thread(
+            counts = await in_query_thread(
                 measure.measure_counts, client, window, at, self._timeout, address
             )
             return GroupedAnswer(counts)

@@ -13,6 +13,7 @@ import kopf
 import prometheus_client
 
 from flagops.controller import handlers, metrics
+from flagops.controller.essence import LeanDiffBaseStorage
 from flagops.controller.health import ApiserverHealth
 from flagops.controller.kube import CONNECTION_POOL, Kube, load_config
 from flagops.controller.publisher import FlagPublisher
@@ -74,6 +75,7 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         # the object goes. Our own name, so it reads as flagops' in `kubectl get -o yaml`;
         # one per shard (controller/shard.py).
         settings.persistence.finalizer = finalizer
+        settings.persistence.diffbase_storage = LeanDiffBaseStorage()
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
         # Watching listed namespaces needs no cluster-wide discovery; with Roles only it

@@ -42,6 +42,7 @@ from flagops.controller.announcements import Announcer
 from flagops.controller.grouped import GroupedQueries
 from flagops.controller.kube import Kube
 from flagops.controller.probes import ProbeRunner
+from flagops.controller.querying import in_query_thread
 from flagops.controller.settings import Settings
 from flagops.controller.validations import Validations
 from flagops.publishing.record import FlagRecord
@@ -349,7 +350,7 @@ class RolloutReconciler:
                 config.integration, address, spec, status, round_plan.tick
             )
         else:
-            measured = await asyncio.to_thread(
+            measured = await in_query_thread(
                 measure.measure,
                 client,
                 config,

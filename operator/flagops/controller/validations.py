@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from flagops.controller import metrics
+from flagops.controller.querying import in_query_thread
 from flagops.rollouts.measure import QueryCheck
 
 
@@ -33,7 +34,7 @@ class Validations:
         task = self._running.get(key)
         if task is None:
             metrics.ANALYSIS_QUERIES.labels("validate").inc()
-            task = asyncio.create_task(asyncio.to_thread(run))
+            task = asyncio.create_task(in_query_thread(run))
             self._running[key] = task
             task.add_done_callback(lambda done: self._settle(key, done))
         # Shielded: one round being cancelled must not cancel the check others await.
