@@ -15,6 +15,7 @@ import prometheus_client
 from flagops.controller import handlers, metrics
 from flagops.controller.essence import LeanDiffBaseStorage
 from flagops.controller.health import ApiserverHealth
+from flagops.controller.kopf_toggles import quiet_toggle_sets
 from flagops.controller.kube import CONNECTION_POOL, Kube, load_config
 from flagops.controller.publisher import FlagPublisher
 from flagops.controller.rollouts import RolloutReconciler
@@ -104,6 +105,8 @@ async def run_operator(settings: Settings) -> None:
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="flagops-io")
     )
+    # Before kopf builds its toggle sets: a takeover of N objects must not cost N x N.
+    quiet_toggle_sets()
     kube = Kube(load_config())
     registry, _ = build_registry(settings, kube)
     if settings.shard.sharded:
