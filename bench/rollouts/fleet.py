@@ -157,10 +157,26 @@ def verdicts(api: Any, namespaces: Sequence[str]) -> dict[str, int]:
     return counts
 
 
+def judged(counts: dict[str, int]) -> int:
+    """Rollouts with any verdict."""
+    return sum(c for v, c in counts.items() if v != "none")
+
+
+def settled(counts: dict[str, int]) -> int:
+    """Rollouts with a verdict that is not `Inconclusive`: counting their stage's
+    traffic, which starts only once the stage is published (the ramp's tail)."""
+    return sum(c for v, c in counts.items() if v not in ("none", "Inconclusive"))
+
+
 def wait_for_verdicts(
-    api: Any, fleet: Fleet, timeout: float, say: Callable[[str], None]
+    api: Any,
+    fleet: Fleet,
+    timeout: float,
+    say: Callable[[str], None],
+    count: Callable[[dict[str, int]], int] = judged,
+    what: str = "a verdict",
 ) -> dict[str, int]:
-    """Polls until every Rollout has a verdict; returns the verdict counts then.
+    """Polls until `count` says every Rollout is there; returns the verdict counts then.
 
     Listing 10,000 Rollouts costs the apiserver about a second, so the poll period
     grows with the fleet (2 s per 1,000 Rollouts, at least 2 s).
@@ -170,14 +186,14 @@ def wait_for_verdicts(
     last_said = 0.0
     while True:
         counts = verdicts(api, fleet.namespaces)
-        judged = sum(c for v, c in counts.items() if v != "none")
-        if judged >= fleet.rollouts:
+        done = count(counts)
+        if done >= fleet.rollouts:
             return counts
         now = time.monotonic()
         if now > deadline:
-            raise TimeoutError(f"only {judged} of {fleet.rollouts} Rollouts have a verdict")
+            raise TimeoutError(f"only {done} of {fleet.rollouts} Rollouts have {what}")
         if now - last_said >= 30:
-            say(f"    {judged} of {fleet.rollouts} Rollouts have a verdict")
+            say(f"    {done} of {fleet.rollouts} Rollouts have {what}")
             last_said = now
         time.sleep(period)
 
@@ -187,6 +203,7 @@ class Ramp:
     created: Created
     verdicts: dict[str, int]  # verdict counts once every Rollout has one
     seconds: float  # from the first create until every Rollout has a verdict
+    settled_seconds: float  # ... until every Rollout's verdict counts traffic
 
 
 def ramp(
@@ -202,4 +219,9 @@ def ramp(
     counts = wait_for_verdicts(api, fleet, timeout, say)
     seconds = time.perf_counter() - started
     say(f"    every Rollout has a verdict after {seconds:.0f} s")
-    return Ramp(created, counts, seconds)
+    # The window must be steady state: every stage published and its traffic counted,
+    # not the ramp's tail of Inconclusive -> Pass writes.
+    wait_for_verdicts(api, fleet, timeout, say, settled, "a conclusive verdict")
+    settled_seconds = time.perf_counter() - started
+    say(f"    every Rollout has a conclusive verdict after {settled_seconds:.0f} s")
+    return Ramp(created, counts, seconds, settled_seconds)

@@ -3,8 +3,9 @@
 Each size gets a control plane of its own (etcd + kube-apiserver, no objects left
 from the size before), the shared Prometheus and traffic, and one `flagops run`
 serving every namespace. Ramp: from the first create until every Rollout has a
-verdict. Then `settle` intervals, then a window of whole intervals in which every
-figure is a counter delta (bench/rollouts/meters.py).
+verdict; then until every verdict counts its stage's traffic (not `Inconclusive`: the
+stage is published and counted). Then `settle` intervals, then a window of whole
+intervals in which every figure is a counter delta (bench/rollouts/meters.py).
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class RunResult:
     created: Created
     ramp_seconds: float
     ramp_verdicts: dict[str, int]
+    settled_seconds: float
     rss_max_kib: dict[str, int]  # by operator label, ramp + window
     window: Window
     wall_seconds: float
@@ -211,6 +213,7 @@ def run_one(
         grouping=grouping,
         created=ramped.created,
         ramp_seconds=ramped.seconds,
+        settled_seconds=ramped.settled_seconds,
         ramp_verdicts=ramped.verdicts,
         rss_max_kib={OPERATOR: rss.max_kib},
         window=window,

@@ -237,6 +237,7 @@ def run_shards(
         grouping="on",
         created=ramped.created,
         ramp_seconds=ramped.seconds,
+        settled_seconds=ramped.settled_seconds,
         ramp_verdicts=ramped.verdicts,
         rss_max_kib={label: s.max_kib for label, s in samplers.items()},
         window=window,

@@ -154,6 +154,10 @@ def _ramp(c: Column) -> Cell:
     return f"{c.run.ramp_seconds:,.0f} s (creating {creating:,.0f} s)", None
 
 
+def _settled(c: Column) -> Cell:
+    return f"{c.run.settled_seconds:,.0f} s", None
+
+
 def _ramp_verdicts(c: Column) -> Cell:
     return fmt_counts(c.run.ramp_verdicts), None
 
@@ -186,6 +190,7 @@ MEASURES: list[Measure] = [
     ("Rollouts analysed grouped / alone (gauge)", "", _modes),
     ("ramp: create all until every Rollout has a verdict", "printed", _ramp),
     ("  verdicts at the end of the ramp", "", _ramp_verdicts),
+    ("  ... until every verdict counts traffic (the window starts after)", "printed", _settled),
     ("wall time of the run", "", _wall),
 ]
 
