@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import signal
 import time
-import urllib.request
 
 from bench.rollouts.fleet_run import OPERATOR, FleetOptions, RunResult, run_one
 from bench.rollouts.fleet_shards import Takeover, active, run_shards, shard_sizes
 from bench.rollouts.fleet_table import Column, print_grid
-from bench.rollouts.world import INTEGRATIONS, PROM_QUERY_HANDLER
+from bench.rollouts.world import INTEGRATIONS, prometheus_query_count
 from flagops_devtools.testing.prometheus import PrometheusServer
 from flagops_devtools.testing.traffic import TrafficGenerator
 
@@ -23,21 +22,6 @@ TAKEOVER_GOAL_SECONDS = 10.0
 
 def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
-
-
-def prometheus_query_count(prometheus: PrometheusServer) -> float:
-    """Instant queries Prometheus itself has answered, every code (its own /metrics)."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"{prometheus.url}/metrics", timeout=10) as response:
-        text = response.read().decode()
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "prometheus_http_requests"
-        for sample in family.samples
-        if sample.name.endswith("_total") and sample.labels.get("handler") == PROM_QUERY_HANDLER
-    )
 
 
 def print_plan(options: FleetOptions) -> None:

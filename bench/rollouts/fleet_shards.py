@@ -189,14 +189,7 @@ def run_shards(
     wall = time.perf_counter()
     interval = float(options.interval_seconds)
     with control_plane_with_crds() as plane:
-        fleet = Fleet.plan(
-            total,
-            options.flags_for(total),
-            options.per_namespace,
-            options.interval_seconds,
-            prefix="fleet-shard",
-            shards=options.shards,
-        )
+        fleet = shard_fleet(total, options)
         for namespace in fleet.namespaces:
             plane.create_namespace(namespace)
         api = bulk_client(plane)
@@ -248,16 +241,21 @@ def run_shards(
     return result, takeover
 
 
-def shard_sizes(fleet_rollouts: int, options: FleetOptions) -> dict[int, int]:
-    """Rollouts per shard as planned (equal when namespaces hold equal shares)."""
-    fleet = Fleet.plan(
-        fleet_rollouts,
-        options.flags_for(fleet_rollouts),
+def shard_fleet(rollouts: int, options: FleetOptions) -> Fleet:
+    """Where the sharded run's Rollouts live: the same plan for running and reporting."""
+    return Fleet.plan(
+        rollouts,
+        options.flags_for(rollouts),
         options.per_namespace,
         options.interval_seconds,
         prefix="fleet-shard",
         shards=options.shards,
     )
+
+
+def shard_sizes(fleet_rollouts: int, options: FleetOptions) -> dict[int, int]:
+    """Rollouts per shard as planned (equal when namespaces hold equal shares)."""
+    fleet = shard_fleet(fleet_rollouts, options)
     return {
         i: fleet.in_namespaces([ns for ns in fleet.namespaces if shard_of(ns, options.shards) == i])
         for i in range(options.shards)

@@ -224,19 +224,22 @@ class World:
         return items
 
     def prometheus_queries(self) -> float:
-        """Instant queries Prometheus itself has answered, all status codes (its own /metrics)."""
-        from prometheus_client.parser import text_string_to_metric_families
+        return prometheus_query_count(self.prometheus)
 
-        url = f"{self.prometheus.url}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        return sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            if family.name == "prometheus_http_requests"
-            for sample in family.samples
-            if sample.name.endswith("_total") and sample.labels.get("handler") == PROM_QUERY_HANDLER
-        )
+
+def prometheus_query_count(prometheus: PrometheusServer) -> float:
+    """Instant queries Prometheus itself has answered, all status codes (its own /metrics)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{prometheus.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "prometheus_http_requests"
+        for sample in family.samples
+        if sample.name.endswith("_total") and sample.labels.get("handler") == PROM_QUERY_HANDLER
+    )
 
 
 def status_of(obj: dict[str, Any]) -> dict[str, Any]:
