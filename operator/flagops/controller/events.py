@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from flagops.api.actions import ACTION_ANNOTATION
 from flagops.api.featureflag import FeatureFlag
 from flagops.api.rollout import Rollout
 from flagops.api.validation import RolloutClaim, claim_from_object
@@ -58,15 +57,13 @@ class Reconciler(Protocol):
 
     def bind(self, flags: Any, claims: Any) -> None: ...
 
-    def notice(self, uid: str, generation: int, action: str | None) -> None: ...
+    def track(self, body: Mapping[str, Any]) -> None: ...
 
     def wake(self, uid: str) -> None: ...
 
     def forget(self, uid: str, namespace: str, name: str) -> None: ...
 
-    async def run(
-        self, namespace: str, name: str, uid: str, stopped: Any, body: Mapping[str, Any]
-    ) -> None: ...
+    async def close(self) -> None: ...
 
 
 class FlagRecords:
@@ -235,11 +232,8 @@ class OperatorEvents:
         if type_ == "DELETED" and namespace is not None:
             self._reconciler.forget(uid, namespace, name)
             await self.warn_on_handback(namespace, hold, indexes[FLAG_INDEX])
-        else:
-            annotations = meta.get("annotations") or {}
-            self._reconciler.notice(
-                uid, meta.get("generation", 0), annotations.get(ACTION_ANNOTATION)
-            )
+        elif namespace is not None:
+            self._reconciler.track(body)
 
     async def warn_on_handback(
         self,
@@ -259,21 +253,6 @@ class OperatorEvents:
                 flag.involved(namespace), "Warning", "RolloutDeleted", message
             )
 
-    async def run_rollout(
-        self,
-        namespace: str | None,
-        name: str,
-        uid: str,
-        stopped: Any,
-        body: Mapping[str, Any],
-        indexes: Mapping[str, Any],
-    ) -> None:
-        if namespace is None:
-            return
-        self.bind(indexes)
-        # kopf keeps the daemon's body fresh from the watch: no GET per round.
-        await self._reconciler.run(namespace, name, uid, stopped, body)
-
     def probe_job_changed(self, meta: Mapping[str, Any]) -> None:
         """A probe Job finishing wakes its Rollout at once."""
         for owner in meta.get("ownerReferences") or []:
@@ -291,4 +270,5 @@ class OperatorEvents:
             self.publish(namespace, indexes)
 
     async def close(self) -> None:
+        await self._reconciler.close()
         await self._publisher.close()

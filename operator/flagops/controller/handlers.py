@@ -103,21 +103,6 @@ def register(
     ) -> None:
         await on.rollout_changed(type, namespace, body, kwargs)
 
-    # A daemon per Rollout runs its analysis loop; kopf stops it on deletion and
-    # pauses it while another replica is active (peering).
-    @kopf.daemon(
-        GROUP, VERSION, "rollouts", id="rollout", cancellation_timeout=10, registry=registry
-    )
-    async def rollout_loop(
-        namespace: str | None,
-        name: str,
-        uid: str,
-        stopped: kopf.DaemonStopped,
-        body: kopf.Body,
-        **kwargs: Any,
-    ) -> None:
-        await on.run_rollout(namespace, name, uid, stopped, body, kwargs)
-
     @kopf.on.event("batch", "v1", "jobs", labels={ROLLOUT_LABEL: kopf.PRESENT}, registry=registry)
     async def probe_job_changed(meta: kopf.Meta, **_: Any) -> None:
         on.probe_job_changed(meta)

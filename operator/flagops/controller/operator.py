@@ -15,6 +15,7 @@ import prometheus_client
 from flagops.controller import handlers, metrics
 from flagops.controller.essence import LeanDiffBaseStorage
 from flagops.controller.health import ApiserverHealth
+from flagops.controller.kopf_pause import unwatch_kopf_pause, watch_kopf_pause
 from flagops.controller.kopf_toggles import quiet_toggle_sets
 from flagops.controller.kube import CONNECTION_POOL, Kube, load_config
 from flagops.controller.publisher import FlagPublisher
@@ -39,6 +40,12 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
     publisher = FlagPublisher(kube, settings)
     reconciler = RolloutReconciler(kube, settings)
     handlers.register(registry, kube, publisher, reconciler, settings.configmap_name)
+    # Rollout rounds run from our own scheduler, not kopf daemons: they pause with kopf.
+    if not watch_kopf_pause(reconciler.follow) and not settings.standalone:
+        raise SystemExit(
+            "this kopf version hides whether a replica is paused (controller/kopf_pause.py);"
+            " run with --standalone or install the kopf version pinned by flagops"
+        )
     restrict(registry, settings.shard, kube)
 
     # A custom registry does not get kopf's default login; use the same credentials
@@ -63,6 +70,7 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
     @kopf.on.cleanup(registry=registry)
     async def stop_watching_apiserver(**_: Any) -> None:
         await health.stop()
+        unwatch_kopf_pause(reconciler.follow)
 
     clusterwide = settings.clusterwide
     finalizer = settings.shard.finalizer
@@ -72,9 +80,9 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
         # The operator posts its own, meaningful Events; kopf's per-handler log Events
         # would drown them.
         settings.posting.level = logging.WARNING
-        # kopf puts this finalizer on Rollouts: a daemon needs it to stop cleanly before
-        # the object goes. Our own name, so it reads as flagops' in `kubectl get -o yaml`;
-        # one per shard (controller/shard.py).
+        # No handler needs a finalizer: kopf takes this one (put on Rollouts by versions
+        # that ran a kopf daemon per Rollout) off each Rollout it sees. One per shard
+        # (controller/shard.py); those of shards gone are swept by shard_handlers.py.
         settings.persistence.finalizer = finalizer
         settings.persistence.diffbase_storage = LeanDiffBaseStorage()
         settings.watching.server_timeout = 300

@@ -21,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import kopf
+from kopf._cogs.aiokits import aiotoggles
 
 from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
 from flagops.api.common import ConditionStatus, set_condition
@@ -39,10 +39,12 @@ from flagops.api.stages import PERCENT, Stage
 from flagops.api.validation import RolloutClaim
 from flagops.controller import metrics
 from flagops.controller.announcements import Announcer
+from flagops.controller.essence import lean_body
 from flagops.controller.grouped import GroupedQueries
 from flagops.controller.kube import Kube
 from flagops.controller.probes import ProbeRunner
 from flagops.controller.querying import in_query_thread
+from flagops.controller.scheduler import RETRY_AFTER, RoundScheduler
 from flagops.controller.settings import Settings
 from flagops.controller.validations import Validations
 from flagops.publishing.record import FlagRecord
@@ -71,6 +73,8 @@ from flagops.rollouts.visibility import visible, write_reason
 # A query that parsed and answered is not asked again for this long (seconds): 10,000
 # Rollouts on the default templates validate with a handful of queries.
 VALIDATION_MEMORY = 600.0
+# Rounds under way at once: a takeover makes every Rollout due together.
+ROUND_LIMIT = 64
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +101,11 @@ class RolloutReconciler:
         self._settings = settings
         self._announcer = Announcer(kube)
         self._probes = ProbeRunner(kube, settings)
-        self._wake: dict[str, asyncio.Event] = {}
+        self._scheduler = RoundScheduler(self._round, limit=ROUND_LIMIT)
+        # What each Rollout's rounds read of it, from its last watch event.
+        self._bodies: dict[str, dict[str, Any]] = {}
+        self._paused: aiotoggles.ToggleSet | None = None
+        self._following: asyncio.Task[None] | None = None
         self._seen: dict[str, tuple[int, str | None]] = {}
         self._info_labels: dict[str, tuple[str, ...]] = {}
         self._bad_actions: set[str] = set()
@@ -121,21 +129,35 @@ class RolloutReconciler:
     ) -> None:
         self._flags, self._claims = flags, claims
 
-    # --- waking -------------------------------------------------------------------------
+    # --- tracking ------------------------------------------------------------------------
 
-    def notice(self, uid: str, generation: int, action: str | None) -> None:
-        """Wake the Rollout's loop on a spec change or a new action, not on our own writes."""
-        seen = (generation, action)
+    def track(self, body: Mapping[str, Any]) -> None:
+        """A Rollout's watch event (not its deletion): keep what its rounds read, and run a
+        round now when the Rollout is new, its spec changed or an action arrived; our own
+        status writes coming back only refresh what is kept."""
+        meta = body.get("metadata") or {}
+        uid = str(meta.get("uid", ""))
+        if meta.get("deletionTimestamp"):
+            # As kopf stopped a daemon: a Rollout on its way out gets no more rounds.
+            self.forget(uid, str(meta.get("namespace", "")), str(meta.get("name", "")))
+            return
+        if self.paused:
+            return
+        self._bodies[uid] = lean_body(body, keep_status=uid not in self._status)
+        annotations = meta.get("annotations") or {}
+        seen = (int(meta.get("generation") or 0), annotations.get(ACTION_ANNOTATION))
         if self._seen.get(uid) != seen:
             self._seen[uid] = seen
-            self.wake(uid)
+            self._scheduler.schedule(uid)
 
     def wake(self, uid: str) -> None:
-        self._wake.setdefault(uid, asyncio.Event()).set()
+        """A round now (a probe Job finished)."""
+        if uid in self._bodies:
+            self._scheduler.schedule(uid)
 
     def forget(self, uid: str, namespace: str, name: str) -> None:
-        self._wake.pop(uid, None)
-        self._seen.pop(uid, None)
+        self._scheduler.remove(uid)
+        self._drop(uid)
         self._announcer.forget(uid)
         labels = self._info_labels.pop(uid, None)
         if labels is not None:
@@ -148,38 +170,62 @@ class RolloutReconciler:
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels_)
 
-    async def run(
-        self,
-        namespace: str,
-        name: str,
-        uid: str,
-        stopped: kopf.DaemonStopped,
-        body: Mapping[str, Any] | None = None,
-    ) -> None:
-        """The Rollout's loop: a round now, then one whenever due or woken.
+    def _drop(self, uid: str) -> None:
+        # Another replica may carry on from here: the next round starts from the status as
+        # stored, never from what this one kept in memory.
+        for kept in (self._bodies, self._seen, self._status, self._written):
+            kept.pop(uid, None)
+        self._set_mode(uid, None)
 
-        `body` is kopf's live view of the object (kept fresh by the watch), which
-        spares a GET per round; without it each round reads the object.
-        """
-        wake = self._wake.setdefault(uid, asyncio.Event())
+    # --- pausing (peering) ----------------------------------------------------------------
+
+    @property
+    def paused(self) -> bool:
+        return self._paused is not None and self._paused.is_on()
+
+    def follow(self, paused: aiotoggles.ToggleSet) -> None:
+        """Pause with kopf (controller/kopf_pause.py hands over its toggle set)."""
+        self._paused = paused
+        if self._following is not None:
+            self._following.cancel()
+        self._following = asyncio.create_task(self._follow(paused), name="rollout rounds pause")
+
+    async def _follow(self, paused: aiotoggles.ToggleSet) -> None:
+        while True:
+            await paused.wait_for(True)
+            logger.info("paused: another replica is active; no Rollout rounds here")
+            self._pause()
+            await paused.wait_for(False)
+            # Rollouts come back with the watch's relisting, as they stand now.
+            self._pause()
+            self._scheduler.resume()
+            logger.info("resumed: Rollout rounds run here")
+
+    def _pause(self) -> None:
+        self._scheduler.pause()
+        for uid in [*self._bodies, *self._status, *self._seen]:
+            self._drop(uid)
+
+    async def close(self) -> None:
+        if self._following is not None:
+            self._following.cancel()
+        self._pause()
+
+    async def _round(self, uid: str) -> float | None:
+        body = self._bodies.get(uid)
+        if body is None:
+            return None
+        meta = body["metadata"]
+        namespace, name = meta["namespace"], meta["name"]
         try:
-            while not stopped:
-                wake.clear()
-                try:
-                    delay = await self.reconcile(namespace, name, body)
-                except Exception:
-                    logger.exception("reconcile of rollout %s/%s failed", namespace, name)
-                    delay = 5.0
-                if stopped:
-                    return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), timeout=delay)
-        finally:
-            # Another replica may carry on from here: the next loop starts from the
-            # status as stored, never from what this one kept in memory.
-            self._status.pop(uid, None)
-            self._written.pop(uid, None)
-            self._set_mode(uid, None)
+            delay = await self.reconcile(namespace, name, body)
+        except Exception:
+            logger.exception("reconcile of rollout %s/%s failed", namespace, name)
+            return RETRY_AFTER
+        if "status" in body and uid in self._status and self._bodies.get(uid) is body:
+            # Memory has the status from now on; its watch copy only took room.
+            self._bodies[uid] = lean_body(body, keep_status=False)
+        return delay
 
     # --- one round ----------------------------------------------------------------------
 

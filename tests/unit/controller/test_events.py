@@ -57,15 +57,15 @@ class FakePublisher:
 
 @dataclass
 class FakeReconciler:
-    noticed: list[tuple[str, int, str | None]] = field(default_factory=list)
+    tracked: list[str] = field(default_factory=list)
     woken: list[str] = field(default_factory=list)
     forgotten: list[tuple[str, str, str]] = field(default_factory=list)
 
     def bind(self, flags: Any, claims: Any) -> None:
         pass
 
-    def notice(self, uid: str, generation: int, action: str | None) -> None:
-        self.noticed.append((uid, generation, action))
+    def track(self, body: Mapping[str, Any]) -> None:
+        self.tracked.append(body["metadata"]["uid"])
 
     def wake(self, uid: str) -> None:
         self.woken.append(uid)
@@ -73,9 +73,7 @@ class FakeReconciler:
     def forget(self, uid: str, namespace: str, name: str) -> None:
         self.forgotten.append((uid, namespace, name))
 
-    async def run(
-        self, namespace: str, name: str, uid: str, stopped: Any, body: Mapping[str, Any]
-    ) -> None:
+    async def close(self) -> None:
         pass
 
 
@@ -136,13 +134,13 @@ def test_a_flag_publishes_on_a_new_generation_or_deletion_not_on_its_status_echo
     assert events.flag_needs_publish("ADDED", "u1", 2)
 
 
-def test_a_rollout_publishes_only_when_its_hold_changes_and_always_notices() -> None:
+def test_a_rollout_publishes_only_when_its_hold_changes_and_is_always_tracked() -> None:
     events, publisher, reconciler, _, indexes = setup()
     body = rollout("r", "f", "BETA", annotations={"flagops.dev/action": "check@a1"})
     asyncio.run(events.rollout_changed(None, "ns", body, indexes))
     asyncio.run(events.rollout_changed("MODIFIED", "ns", body, indexes))  # analysis write
     assert publisher.requested == ["ns"]
-    assert reconciler.noticed == [("uid-r", 1, "check@a1")] * 2
+    assert reconciler.tracked == ["uid-r"] * 2
     asyncio.run(events.rollout_changed("MODIFIED", "ns", rollout("r", "f", "LIMITED"), indexes))
     assert publisher.requested == ["ns", "ns"]
 
