@@ -10,8 +10,6 @@ is in `status`, so any replica can take over at any moment.
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import functools
 import logging
 import math
@@ -35,15 +33,16 @@ from flagops.api.rollout import (
     RolloutStatus,
     StageTotals,
 )
-from flagops.api.stages import PERCENT, Stage
+from flagops.api.stages import Stage
 from flagops.api.validation import RolloutClaim
 from flagops.controller import metrics
 from flagops.controller.announcements import Announcer
-from flagops.controller.essence import lean_body
 from flagops.controller.grouped import GroupedQueries
 from flagops.controller.kube import Kube
 from flagops.controller.probes import ProbeRunner
 from flagops.controller.querying import in_query_thread
+from flagops.controller.rollout_memory import RolloutMemory
+from flagops.controller.rollout_metrics import RolloutGauges
 from flagops.controller.scheduler import RETRY_AFTER, RoundScheduler
 from flagops.controller.settings import Settings
 from flagops.controller.validations import Validations
@@ -52,7 +51,6 @@ from flagops.rollouts import measure, totals
 from flagops.rollouts.decide import decide
 from flagops.rollouts.judge import AnalysisResult, Measurement, judge
 from flagops.rollouts.model import (
-    Decision,
     DecisionInputs,
     Event,
     EventType,
@@ -102,25 +100,17 @@ class RolloutReconciler:
         self._announcer = Announcer(kube)
         self._probes = ProbeRunner(kube, settings)
         self._scheduler = RoundScheduler(self._round, limit=ROUND_LIMIT)
-        # What each Rollout's rounds read of it, from its last watch event.
-        self._bodies: dict[str, dict[str, Any]] = {}
+        self._memory = RolloutMemory()
         self._paused: aiotoggles.ToggleSet | None = None
         self._following: asyncio.Task[None] | None = None
-        self._seen: dict[str, tuple[int, str | None]] = {}
-        self._info_labels: dict[str, tuple[str, ...]] = {}
+        self._gauges = RolloutGauges()
         self._bad_actions: set[str] = set()
         # kopf's indexes: each flag by (namespace, name), each flag's claims likewise.
         self._flags: Mapping[tuple[str, str], Iterable[FlagRecord]] = {}
         self._claims: Mapping[tuple[str, str], Iterable[RolloutClaim]] = {}
         self._grouped = GroupedQueries(settings.prometheus_timeout)
         self._heartbeat = timedelta(seconds=settings.status_heartbeat)
-        # Per Rollout while its loop runs: the status as of its last round (written or
-        # not), and what a user saw of the last one written, and when.
-        self._status: dict[str, RolloutStatus] = {}
-        self._written: dict[str, tuple[dict[str, Any], datetime]] = {}
         self._validations = Validations(VALIDATION_MEMORY)
-        self._modes: dict[str, str] = {}
-        self._mode_counts: collections.Counter[str] = collections.Counter()
 
     def bind(
         self,
@@ -143,39 +133,29 @@ class RolloutReconciler:
             return
         if self.paused:
             return
-        self._bodies[uid] = lean_body(body, keep_status=uid not in self._status)
+        self._memory.keep_body(uid, body)
         annotations = meta.get("annotations") or {}
-        seen = (int(meta.get("generation") or 0), annotations.get(ACTION_ANNOTATION))
-        if self._seen.get(uid) != seen:
-            self._seen[uid] = seen
+        if self._memory.see(
+            uid, (int(meta.get("generation") or 0), annotations.get(ACTION_ANNOTATION))
+        ):
             self._scheduler.schedule(uid)
 
     def wake(self, uid: str) -> None:
         """A round now (a probe Job finished)."""
-        if uid in self._bodies:
+        if uid in self._memory:
             self._scheduler.schedule(uid)
 
     def forget(self, uid: str, namespace: str, name: str) -> None:
         self._scheduler.remove(uid)
         self._drop(uid)
         self._announcer.forget(uid)
-        labels = self._info_labels.pop(uid, None)
-        if labels is not None:
-            with contextlib.suppress(KeyError):
-                metrics.ROLLOUT_INFO.remove(*labels)
-        for gauge, labels_ in (
-            (metrics.ROLLOUT_PERCENT, (namespace, name, labels[2] if labels else "")),
-            (metrics.ANALYSIS_ERROR_RATE, (namespace, name)),
-        ):
-            with contextlib.suppress(KeyError):
-                gauge.remove(*labels_)
+        self._gauges.forget(uid, namespace, name)
 
     def _drop(self, uid: str) -> None:
         # Another replica may carry on from here: the next round starts from the status as
         # stored, never from what this one kept in memory.
-        for kept in (self._bodies, self._seen, self._status, self._written):
-            kept.pop(uid, None)
-        self._set_mode(uid, None)
+        self._memory.drop(uid)
+        self._gauges.set_mode(uid, None)
 
     # --- pausing (peering) ----------------------------------------------------------------
 
@@ -203,7 +183,7 @@ class RolloutReconciler:
 
     def _pause(self) -> None:
         self._scheduler.pause()
-        for uid in [*self._bodies, *self._status, *self._seen]:
+        for uid in self._memory.uids():
             self._drop(uid)
 
     async def close(self) -> None:
@@ -212,7 +192,7 @@ class RolloutReconciler:
         self._pause()
 
     async def _round(self, uid: str) -> float | None:
-        body = self._bodies.get(uid)
+        body = self._memory.body(uid)
         if body is None:
             return None
         meta = body["metadata"]
@@ -222,9 +202,6 @@ class RolloutReconciler:
         except Exception:
             logger.exception("reconcile of rollout %s/%s failed", namespace, name)
             return RETRY_AFTER
-        if "status" in body and uid in self._status and self._bodies.get(uid) is body:
-            # Memory has the status from now on; its watch copy only took room.
-            self._bodies[uid] = lean_body(body, keep_status=False)
         return delay
 
     # --- one round ----------------------------------------------------------------------
@@ -250,9 +227,9 @@ class RolloutReconciler:
         # fetch: the object, and what the indexes know of the rest
         rollout = Rollout.from_object(obj)
         spec, now = rollout.spec, datetime.now(UTC)
-        status = self._status.get(rollout.uid) or rollout.status
-        if rollout.uid not in self._written:
-            self._written[rollout.uid] = (visible(rollout.status), now)
+        status = self._memory.status(rollout.uid) or rollout.status
+        if not self._memory.knows_written(rollout.uid):
+            self._memory.wrote(rollout.uid, visible(rollout.status), now)
         generation = int(obj["metadata"].get("generation", 1))
         if rollout.spec_error is not None:
             # The schema rejects what it can; what slips through is reported, never raised.
@@ -282,7 +259,7 @@ class RolloutReconciler:
         if invalid is not None:
             events.append(Event(EventType.WARNING, "ActionInvalid", invalid))
         if round_plan.config is not None:
-            self._set_mode(rollout.uid, "grouped" if round_plan.grouped else "alone")
+            self._gauges.set_mode(rollout.uid, "grouped" if round_plan.grouped else "alone")
         result, counted = await self._analyse(client, round_plan, address, spec, status, probe, now)
         # decide
         inputs = DecisionInputs(
@@ -305,7 +282,7 @@ class RolloutReconciler:
         new_status = apply_to_status(status, decision, inputs, dspec, now)
         new_status = with_totals(new_status, counted)
         await self._write(obj, new_status, [*events, *decision.events], now)
-        self._record_metrics(namespace, rollout, decision, result, new_status)
+        self._gauges.record(namespace, rollout, decision, result, new_status)
         # From the clock now, not the round's start: a slow round must not make the next
         # one late too.
         return next_wake(spec, new_status, rollout.uid, datetime.now(UTC))
@@ -320,17 +297,17 @@ class RolloutReconciler:
         uid = meta["uid"]
         status = self._announcer.settle(uid, status)
         status = record_events(status, events, now)
-        written, written_at = self._written.get(uid, (None, None))
+        written, written_at = self._memory.written(uid)
         reason = write_reason(written, written_at, status, now, self._heartbeat)
         if reason is None:
-            self._status[uid] = status
+            self._memory.remember(uid, status)
             return
         await self._kube.patch_status(
             ROLLOUTS.plural, meta["namespace"], meta["name"], _status_patch(status)
         )
         metrics.STATUS_WRITES.labels(reason.value).inc()
-        self._status[uid] = status
-        self._written[uid] = (visible(status), now)
+        self._memory.remember(uid, status)
+        self._memory.wrote(uid, visible(status), now)
         await self._announcer.post(obj, status)
 
     # --- inputs -------------------------------------------------------------------------
@@ -360,18 +337,6 @@ class RolloutReconciler:
             action=action,
             grouping=self._settings.analysis_grouping,
         )
-
-    def _set_mode(self, uid: str, mode: str | None) -> None:
-        """Keep flagops_analysis_rollouts{mode} counting this replica's Rollouts."""
-        old = self._modes.pop(uid, None)
-        if mode is not None:
-            self._modes[uid] = mode
-        if old == mode:
-            return
-        for changed, step in ((old, -1), (mode, 1)):
-            if changed is not None:
-                self._mode_counts[changed] += step
-                metrics.ANALYSIS_ROLLOUTS.labels(changed).set(self._mode_counts[changed])
 
     async def _analyse(
         self,
@@ -517,36 +482,3 @@ class RolloutReconciler:
         if status.phase != Phase.DEGRADED:
             events.append(Event(EventType.WARNING, "InvalidSpec", reason))
         await self._write(obj, new_status, events, now)
-
-    def _record_metrics(
-        self,
-        namespace: str,
-        rollout: Rollout,
-        decision: Decision,
-        result: AnalysisResult | None,
-        status: RolloutStatus,
-    ) -> None:
-        name, uid = rollout.name, rollout.uid
-        for transition in decision.transitions:
-            metrics.ROLLOUT_TRANSITIONS.labels(
-                transition.from_stage.value if transition.from_stage else "None",
-                transition.to_stage.value,
-                transition.reason,
-            ).inc()
-        if result is not None:
-            metrics.ANALYSIS.labels(result.verdict.value).inc()
-            if result.error_rate is not None:
-                metrics.ANALYSIS_ERROR_RATE.labels(namespace, name).set(result.error_rate)
-        flag = rollout.spec.flag_ref.name
-        stage = status.stage.value if status.stage else ""
-        phase = status.phase.value if status.phase else ""
-        labels = (namespace, name, flag, stage, phase)
-        old = self._info_labels.get(uid)
-        if old != labels:
-            if old is not None:
-                with contextlib.suppress(KeyError):
-                    metrics.ROLLOUT_INFO.remove(*old)
-            metrics.ROLLOUT_INFO.labels(*labels).set(1)
-            self._info_labels[uid] = labels
-        percent = PERCENT[status.stage] if status.stage else 0
-        metrics.ROLLOUT_PERCENT.labels(namespace, name, flag).set(percent)

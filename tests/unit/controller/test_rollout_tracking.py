@@ -13,9 +13,11 @@ from kopf._cogs.aiokits import aiotoggles
 from kopf._core.engines import daemons
 from kopf._core.reactor import running
 
+from flagops.api.rollout import Rollout
 from flagops.controller.essence import lean_body
 from flagops.controller.kopf_pause import unwatch_kopf_pause, watch_kopf_pause
 from flagops.controller.kube import Kube
+from flagops.controller.rollout_memory import RolloutMemory
 from flagops.controller.rollouts import RolloutReconciler
 from flagops.controller.settings import Settings
 
@@ -155,3 +157,22 @@ def test_a_kopf_that_no_longer_passes_the_pause_is_refused() -> None:
         pass
 
     assert not watch_kopf_pause(lambda _: None, types.SimpleNamespace(daemon_killer=daemon_killer))
+
+
+def test_memory_keeps_compact_copies_that_read_back_the_same() -> None:
+    memory = RolloutMemory()
+    memory.keep_body("u1", rollout())
+    assert memory.body("u1") == lean_body(rollout(), keep_status=True)
+    status = Rollout.from_object(
+        {**rollout(), "status": {"stage": "BETA", "phase": "Progressing", "consecutiveErrors": 2}}
+    ).status
+    memory.remember("u1", status)
+    assert memory.status("u1") == status
+    # The status in memory is the newer one: the watch's copy goes, and stays gone.
+    assert "status" not in (memory.body("u1") or {})
+    memory.keep_body("u1", rollout())
+    assert "status" not in (memory.body("u1") or {})
+    assert memory.see("u1", (1, None)) and not memory.see("u1", (1, None))
+    memory.drop("u1")
+    assert memory.body("u1") is None and memory.status("u1") is None
+    assert memory.see("u1", (1, None))  # after forgetting, new again
