@@ -316,7 +316,8 @@ class FlagPublisher:
                 failures.append(f"{record.name}: {type(exc).__name__}: {exc}"[:300])
                 return False
             # A merge patch deletes null fields, so the stored status never holds them.
-            if prune_none(status) == {k: record.status[k] for k in status if k in record.status}:
+            stored = record.stored_status()
+            if prune_none(status) == {k: stored[k] for k in status if k in stored}:
                 memory.reported[record.name] = (record, seen_now(record))
                 return False
             async with semaphore:

@@ -274,7 +274,9 @@ class RolloutReconciler:
             flag=(
                 FlagSnapshot(record.input.enabled, record.input.rollout_percent) if record else None
             ),
-            published=publication(record.status, rollout_source(rollout.name)) if record else None,
+            published=publication(record.stored_status(), rollout_source(rollout.name))
+            if record
+            else None,
         )
         dspec = decision_spec(spec, generation)
         decision = decide(dspec, state_from_status(status), inputs, now)

@@ -33,7 +33,7 @@ def too_large_message(outcome: FlagOutcome, configmap_name: str, limit: int) -> 
 
 
 def was_omitted(record: FlagRecord) -> bool:
-    for cond in record.status.get("conditions") or []:
+    for cond in record.stored_status().get("conditions") or []:
         if isinstance(cond, dict) and cond.get("type") == FeatureFlagCondition.PUBLISHED:
             return bool(cond.get("reason") == DOCUMENT_TOO_LARGE)
     return False
@@ -77,7 +77,7 @@ def desired_status(
     `publishedAt` is when (`published_at`: taken after the ConfigMap write), and a
     Rollout's stage bakes from it.
     """
-    current = record.status
+    current = record.stored_status()
     conditions = _conditions(current.get("conditions"))
     gen = record.generation
     effective = outcome.effective()

@@ -121,4 +121,12 @@ def test_steady_passing_writes_nothing_until_a_verdict_changes(make_env: EnvFact
     assert totals["errors"] / totals["operations"] == pytest.approx(
         status["lastAnalysis"]["errorRate"]
     )
-    assert metric_sum(operator, "flagops_rollout_status_writes_total", reason="change") > writes
+    # The counter moves once the write's response is back, which may be after the watch
+    # has delivered the write.
+    wait_for(
+        lambda: (
+            metric_sum(operator, "flagops_rollout_status_writes_total", reason="change") > writes
+        ),
+        timeout=10,
+        message="the write counted as a change",
+    )

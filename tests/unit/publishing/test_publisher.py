@@ -69,3 +69,16 @@ def test_conflict_begins_once() -> None:
     )
     _, again = desired_status(stored, outcomes["b"], "rev", "feature-flags", NOW)
     assert not again
+
+
+def test_a_flag_records_status_is_kept_as_text_and_reads_back_as_stored() -> None:
+    stored: dict[str, object] = {
+        "conditions": [{"type": "Published", "status": "True"}],
+        "publishedRevision": "r",
+    }
+    kept = record("f", status=stored)
+    assert kept.stored_status() == stored and kept.status == stored
+    assert kept.status.get("publishedRevision") == "r" and "conditions" in kept.status
+    assert kept.stored_status() is not kept.stored_status()  # a fresh dict to change
+    assert kept == record("f", status=dict(stored))
+    assert kept != record("f", status={})
