@@ -43,8 +43,7 @@ class RolloutMemory:
     # --- the object ---------------------------------------------------------------------
 
     def keep_body(self, uid: str, body: Mapping[str, Any]) -> None:
-        lean = lean_body(body, keep_status=uid not in self._statuses)
-        self._bodies[uid] = json.dumps(lean, separators=(",", ":")).encode()
+        self._bodies[uid] = _encode(lean_body(body, keep_status=uid not in self._statuses))
 
     def body(self, uid: str) -> dict[str, Any] | None:
         kept = self._bodies.get(uid)
@@ -69,7 +68,7 @@ class RolloutMemory:
             # From now on the status in memory is the newer one: drop the watch's copy.
             parsed = json.loads(body)
             parsed.pop("status", None)
-            self._bodies[uid] = json.dumps(parsed, separators=(",", ":")).encode()
+            self._bodies[uid] = _encode(parsed)
 
     def status(self, uid: str) -> RolloutStatus | None:
         kept = self._statuses.get(uid)
@@ -89,3 +88,7 @@ class RolloutMemory:
     def drop(self, uid: str) -> None:
         for kept in (self._bodies, self._statuses, self._written, self._seen):
             kept.pop(uid, None)
+
+
+def _encode(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()

@@ -147,7 +147,7 @@ class RolloutReconciler:
 
     def forget(self, uid: str, namespace: str, name: str) -> None:
         self._scheduler.remove(uid)
-        self._drop(uid)
+        self._memory.drop(uid)
         self._announcer.forget(uid)
         self._gauges.forget(uid, namespace, name)
 
@@ -176,8 +176,8 @@ class RolloutReconciler:
             logger.info("paused: another replica is active; no Rollout rounds here")
             self._pause()
             await paused.wait_for(False)
-            # Rollouts come back with the watch's relisting, as they stand now.
-            self._pause()
+            # Nothing was kept meanwhile (track() ignores events while paused): Rollouts
+            # come back with the watch's relisting, as they stand now.
             self._scheduler.resume()
             logger.info("resumed: Rollout rounds run here")
 
