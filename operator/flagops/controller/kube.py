@@ -53,6 +53,19 @@ class Kube:
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(partial(fn, *args, **kwargs))
 
+    async def _send(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        """A call whose reply is not needed. A write's reply echoes the whole object:
+        decoding it was the largest cost of a status write at 10,000 Rollouts. The reply
+        is read and dropped, so its connection goes back to the pool (an unread one would
+        not, and the next call would open a new connection)."""
+
+        def send() -> None:
+            response = fn(*args, _preload_content=False, **kwargs)
+            response.drain_conn()
+            response.release_conn()
+
+        await asyncio.to_thread(send)
+
     async def read_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             result = await self._call(self.core.read_namespaced_config_map, name, namespace)
@@ -85,15 +98,23 @@ class Kube:
         }
         # The reply echoes the whole ConfigMap (up to 1 MiB): not decoding it saves a
         # noticeable part of a publish. Bounded so a hung call is retried, not waited on.
-        options = {"_preload_content": False, "_request_timeout": WRITE_TIMEOUT}
         try:
-            await self._call(
-                self.core.patch_namespaced_config_map, name, namespace, body, **options
+            await self._send(
+                self.core.patch_namespaced_config_map,
+                name,
+                namespace,
+                body,
+                _request_timeout=WRITE_TIMEOUT,
             )
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            await self._call(self.core.create_namespaced_config_map, namespace, body, **options)
+            await self._send(
+                self.core.create_namespaced_config_map,
+                namespace,
+                body,
+                _request_timeout=WRITE_TIMEOUT,
+            )
 
     async def get_custom(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
         try:
@@ -137,7 +158,7 @@ class Kube:
     async def patch_status(
         self, plural: str, namespace: str, name: str, status: Mapping[str, Any]
     ) -> None:
-        await self._call(
+        await self._send(
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
@@ -159,7 +180,7 @@ class Kube:
         body = _event_body(involved, type_, reason, message, datetime.now(UTC))
         body["metadata"]["generateName"] = f"{meta['name']}."
         try:
-            await self._call(self.core.create_namespaced_event, meta["namespace"], body)
+            await self._send(self.core.create_namespaced_event, meta["namespace"], body)
         except ApiException as exc:
             # An Event is best effort: losing one must never stop a reconcile.
             logger.warning("could not post event %s on %s: %s", reason, meta["name"], exc.reason)
@@ -182,7 +203,7 @@ class Kube:
         body = _event_body(involved, type_, reason, message, at)
         body["metadata"]["name"] = name
         try:
-            await self._call(self.core.create_namespaced_event, meta["namespace"], body)
+            await self._send(self.core.create_namespaced_event, meta["namespace"], body)
         except ApiException as exc:
             if exc.status == 409:
                 return True

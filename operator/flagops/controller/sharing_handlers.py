@@ -39,7 +39,8 @@ def register(
         when=is_copy,
         registry=registry,
     )
-    def copy_index(body: kopf.Body, **_: Any) -> dict[str, CopyRecord]:
+    # A coroutine, as in handlers.py: kopf runs plain functions in its thread pool.
+    async def copy_index(body: kopf.Body, **_: Any) -> dict[str, CopyRecord]:
         return on.copy_index(body)
 
     # A deleted or hand-edited copy is rewritten (or removed) by the owner's next flush.
