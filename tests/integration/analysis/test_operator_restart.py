@@ -8,9 +8,13 @@ the time it was away would miss the bar.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from analysis_accuracy import AccuracyLog
-from analysis_world import SETTLED_SECONDS, WorldFactory, analysed, verdict
+from analysis_world import INTERVAL_SECONDS, SETTLED_SECONDS, WorldFactory, analysed, verdict
+
+from flagops_devtools.testing.wait import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
@@ -37,7 +41,20 @@ def test_sigkill_mid_stage_continues_the_totals(make_world: WorldFactory) -> Non
     # 6% while the operator is away (1% before and after): totals that skipped the
     # stretch it missed would be well over 0.5 pp low, yet the stage stays under 5%.
     world.operator.kill()
+    killed_at = time.time()
     world.apps["steady"].set(error_share=0.06)
+    # Away for more than a tick, so the new process has a stretch to catch up on (a quick
+    # restart would only count the next tick): Prometheus holds a scrape of the 6% that
+    # far past the kill.
+    up = f'timestamp(up{{instance="{world.apps["steady"].target}"}})'
+    wait_for(
+        lambda: any(
+            float(s["value"][1]) > killed_at + 2 * INTERVAL_SECONDS
+            for s in world.prometheus.query(up)
+        ),
+        timeout=30,
+        message="Prometheus scraped the stretch the operator missed",
+    )
     world.operator.start()
     world.apps["steady"].set(error_share=0.01)
     resumed = world.wait_ticks("steady", 3, observe=log.observe)
