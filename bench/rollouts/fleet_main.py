@@ -130,7 +130,7 @@ def run_fleet(options: FleetOptions, rate: float) -> int:
             columns[0],
         )
         standby_cpu = {
-            k: v / sharded.window.seconds
+            k: v / sharded.window.cpu_span
             for k, v in sharded.window.cpu_seconds.items()
             if "standby" in k
         }

@@ -37,8 +37,17 @@ class Column:
     def intervals(self) -> float:
         return self.run.window.intervals
 
+    @property
+    def interval(self) -> float:
+        """Seconds per analysis interval."""
+        return self.run.window.seconds / max(self.intervals, 1e-9)
+
     def per_interval(self, value: float) -> float:
         return value / max(self.intervals, 1e-9)
+
+    def cpu_share(self, cpu_seconds: float) -> float:
+        """Of one core, over the CPU clock's own span (a little wider than the counters')."""
+        return cpu_seconds / max(self.run.window.cpu_span, 1e-9)
 
     @property
     def analyses(self) -> float:
@@ -102,14 +111,14 @@ def _op_queries(c: Column) -> Cell:
 
 
 def _op_cpu(c: Column) -> Cell:
-    share = c.run.window.cpu_seconds.get(c.operator, 0.0) / max(c.run.window.seconds, 1e-9)
+    share = c.cpu_share(c.run.window.cpu_seconds.get(c.operator, 0.0))
     return f"{100 * share:.0f}%", share <= OPERATOR_CPU_SHARE
 
 
 def _cpu_of(prefix: str) -> Callable[[Column], Cell]:
     def cell(c: Column) -> Cell:
         seconds = sum(v for k, v in c.run.window.cpu_seconds.items() if k.startswith(prefix))
-        return f"{c.per_interval(seconds):.1f} s", None
+        return f"{c.cpu_share(seconds) * c.interval:.1f} s", None
 
     return cell
 
@@ -133,12 +142,11 @@ def _steady_writes(c: Column) -> Cell:
     heartbeat period after its first verdict); in steady state every Rollout adds one
     write per heartbeat period to the changes measured."""
     changes = c.per_interval(c.counters.status_writes.get("change", 0.0))
-    interval = c.run.window.seconds / max(c.intervals, 1e-9)
     heartbeat = c.run.heartbeat_seconds
-    total = changes + c.rollouts * interval / heartbeat
+    total = changes + c.rollouts * c.interval / heartbeat
     return (
         f"{total:,.0f} (changes {changes:,.0f} + "
-        f"{c.rollouts:,} x {interval:.0f} s / {heartbeat} s)",
+        f"{c.rollouts:,} x {c.interval:.0f} s / {heartbeat} s)",
         total <= STATUS_WRITES_PER_INTERVAL,
     )
 
