@@ -57,6 +57,9 @@ class Reconciler(Protocol):
 
     def bind(self, flags: Any, claims: Any) -> None: ...
 
+    @property
+    def paused(self) -> bool: ...
+
     def track(self, body: Mapping[str, Any]) -> None: ...
 
     def wake(self, uid: str) -> None: ...
@@ -231,7 +234,8 @@ class OperatorEvents:
             self.publish(namespace, indexes)
         if type_ == "DELETED" and namespace is not None:
             self._reconciler.forget(uid, namespace, name)
-            await self.warn_on_handback(namespace, hold, indexes[FLAG_INDEX])
+            if not self._reconciler.paused:  # a standby's active peer says it
+                await self.warn_on_handback(namespace, hold, indexes[FLAG_INDEX])
         elif namespace is not None:
             self._reconciler.track(body)
 

@@ -1,18 +1,22 @@
-"""Whether kopf has paused this replica (peering): the Rollout scheduler's switch.
+"""Two hooks into kopf's peering pause, which kopf offers no public way to reach.
 
-While a higher-priority replica is active, kopf stops its watch streams and every kopf
-daemon. flagops runs Rollout rounds from one scheduler of its own
-(controller/scheduler.py) rather than a daemon per Rollout, so it must pause with them,
-and kopf offers no public hook for that. kopf keeps the state in a toggle set
-(`operator_paused`) made per operator run and handed to its own tasks only; the one that
-user code can reach is the call that starts kopf's daemon killer
-(`kopf._core.engines.daemons.daemon_killer`), made once per run. This module wraps that
-call to see the toggle set, then hands the call on unchanged.
+While a higher-priority replica is active, kopf pauses this one: it stops its watch
+streams and every kopf daemon. flagops changes both (controller/standby.py):
 
-It checks the function still takes `operator_paused` first. A replica that cannot
-tell whether it is paused would analyse alongside the active one, so when the check
-fails, `watch_kopf_pause()` says so and peering operators refuse to start
-(controller/operator.py). tests/unit/controller/test_kopf_pause.py holds the wrapper to
+- Rollout rounds run from one scheduler of flagops's own (controller/scheduler.py),
+  not kopf daemons, so flagops must see the pause to pause with it. kopf keeps it in a
+  toggle set (`operator_paused`) made per operator run and handed to its own tasks
+  only; the one that user code can reach is the call that starts kopf's daemon killer
+  (`kopf._core.engines.daemons.daemon_killer`), made once per run.
+  `watch_kopf_pause()` wraps that call to see the toggle set, then hands it on unchanged.
+- A standby keeps watching, so a takeover need not list and index everything first.
+  `keep_watching_while_paused()` wraps kopf's watch-stream task
+  (`kopf._core.reactor.queueing.watcher`) so it is not handed the toggle set.
+
+Each checks first that the kopf function still takes `operator_paused`. A replica that
+cannot tell whether it is paused would act alongside the active one, so when a check
+fails the function says so and peering operators refuse to start
+(controller/operator.py). tests/unit/controller/test_standby.py holds both wrappers to
 the installed kopf.
 """
 
@@ -25,12 +29,14 @@ from typing import Any
 
 from kopf._cogs.aiokits import aiotoggles
 from kopf._core.engines import daemons
+from kopf._core.reactor import queueing
 
 logger = logging.getLogger(__name__)
 
 Listener = Callable[[aiotoggles.ToggleSet], None]
 
 _PATCHED = "_flagops_pause_listeners"
+_WARM = "_flagops_keeps_watching"
 
 
 def watch_kopf_pause(listener: Listener, module: Any = daemons) -> bool:
@@ -59,3 +65,22 @@ def unwatch_kopf_pause(listener: Listener, module: Any = daemons) -> None:
     listeners: list[Listener] | None = getattr(module.daemon_killer, _PATCHED, None)
     if listeners is not None and listener in listeners:
         listeners.remove(listener)
+
+
+def keep_watching_while_paused(module: Any = queueing) -> bool:
+    """Make kopf's resource watch streams run paused or not (peering's own streams are
+    never paused); False when this kopf no longer pauses them where this module looks."""
+    original = module.watcher
+    if getattr(original, _WARM, False):
+        return True
+    if "operator_paused" not in inspect.signature(original).parameters:
+        logger.error("kopf's watcher no longer takes operator_paused")
+        return False
+
+    async def watcher(*args: Any, operator_paused: Any = None, **kwargs: Any) -> None:
+        # What acts on the events is held back by flagops's Standby instead.
+        await original(*args, operator_paused=None, **kwargs)
+
+    setattr(watcher, _WARM, True)
+    module.watcher = watcher
+    return True

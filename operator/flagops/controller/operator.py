@@ -15,13 +15,18 @@ import prometheus_client
 from flagops.controller import handlers, metrics
 from flagops.controller.essence import LeanDiffBaseStorage
 from flagops.controller.health import ApiserverHealth
-from flagops.controller.kopf_pause import unwatch_kopf_pause, watch_kopf_pause
+from flagops.controller.kopf_pause import (
+    keep_watching_while_paused,
+    unwatch_kopf_pause,
+    watch_kopf_pause,
+)
 from flagops.controller.kopf_toggles import quiet_toggle_sets
 from flagops.controller.kube import CONNECTION_POOL, Kube, load_config
 from flagops.controller.publisher import FlagPublisher
 from flagops.controller.rollouts import RolloutReconciler
 from flagops.controller.settings import Settings
 from flagops.controller.shard_handlers import restrict
+from flagops.controller.standby import Standby
 
 IO_THREADS = CONNECTION_POOL
 
@@ -40,8 +45,12 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
     publisher = FlagPublisher(kube, settings)
     reconciler = RolloutReconciler(kube, settings)
     handlers.register(registry, kube, publisher, reconciler, settings.configmap_name)
-    # Rollout rounds run from our own scheduler, not kopf daemons: they pause with kopf.
-    if not watch_kopf_pause(reconciler.follow) and not settings.standalone:
+    # A standby watches and indexes like the active replica and acts on nothing.
+    standby = Standby()
+    standby.add(reconciler)
+    standby.add(publisher)
+    hooked = keep_watching_while_paused() and watch_kopf_pause(standby.follow)
+    if not hooked and not settings.standalone:
         raise SystemExit(
             "this kopf version hides whether a replica is paused (controller/kopf_pause.py);"
             " run with --standalone or install the kopf version pinned by flagops"
@@ -70,7 +79,8 @@ def build_registry(settings: Settings, kube: Kube) -> tuple[kopf.OperatorRegistr
     @kopf.on.cleanup(registry=registry)
     async def stop_watching_apiserver(**_: Any) -> None:
         await health.stop()
-        unwatch_kopf_pause(reconciler.follow)
+        unwatch_kopf_pause(standby.follow)
+        await standby.close()
 
     clusterwide = settings.clusterwide
     finalizer = settings.shard.finalizer

@@ -118,6 +118,9 @@ class FlagPublisher:
         self._configmaps: Mapping[str, Iterable[str | None]] = {}
         # Copies of the flags other namespaces are let to read (spec.sharedWith).
         self.sharing = ShareWriter(kube, settings, self.request)
+        # A standby (controller/standby.py) writes nothing: requests wait for resume().
+        self._paused = False
+        self._pending: set[str] = set()
 
     def bind(
         self,
@@ -127,7 +130,25 @@ class FlagPublisher:
     ) -> None:
         self._flags, self._rollouts, self._configmaps = flags, rollouts, configmaps
 
+    def pause(self) -> None:
+        """Write nothing; another replica publishes. What this one wrote stops counting
+        as live: the next flush compares with the ConfigMaps as stored."""
+        self._paused = True
+        self._memory.clear()
+
+    def resume(self) -> None:
+        """Publish every namespace known: the replica that was active may have stopped
+        between a change and its write (a flush that changes nothing writes nothing)."""
+        self._paused = False
+        namespaces = self._pending | set(self._flags) | set(self._configmaps) | set(self._rollouts)
+        self._pending.clear()
+        for namespace in sorted(n for n in namespaces if n):
+            self.request(namespace)
+
     def request(self, namespace: str) -> None:
+        if self._paused:
+            self._pending.add(namespace)
+            return
         coalescer = self._coalescers.get(namespace)
         if coalescer is None:
             coalescer = Coalescer(
@@ -153,6 +174,10 @@ class FlagPublisher:
     async def flush(self, namespace: str) -> bool:
         """Publish the namespace; True when the ConfigMap was written (status patches alone
         do not make a burst: they must not slow the next change's write)."""
+        if self._paused:
+            # Requested before this replica paused: the one now active publishes it.
+            self._pending.add(namespace)
+            return False
         started = time.perf_counter()
         memory = self._memory.setdefault(namespace, _Memory())
         records = list(self._flags.get(namespace, ()))

@@ -12,6 +12,8 @@ round's millisecond):
 - what a user saw of the last status written (`rollouts.visibility.visible`, a digest)
   and when, for deciding whether the next one is worth a write;
 - the (generation, action) last acted on, so only a new one asks for a round at once.
+
+A standby (controller/standby.py) keeps the bodies only, with their statuses.
 """
 
 from __future__ import annotations
@@ -84,6 +86,20 @@ class RolloutMemory:
         return uid in self._written
 
     # --- forgetting ---------------------------------------------------------------------
+
+    def demote(self) -> None:
+        """Keep only the Rollouts as stored, for a standby: each body gets back the status
+        memory held instead (what this replica last knew, the same as stored in all a
+        user sees), and what rounds kept of their own is dropped."""
+        for uid, status in self._statuses.items():
+            body = self._bodies.get(uid)
+            if body is not None:
+                parsed = json.loads(body)
+                parsed["status"] = json.loads(status)
+                self._bodies[uid] = _encode(parsed)
+        self._statuses.clear()
+        self._written.clear()
+        self._seen.clear()
 
     def drop(self, uid: str) -> None:
         for kept in (self._bodies, self._statuses, self._written, self._seen):

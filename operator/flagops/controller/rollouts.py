@@ -9,7 +9,6 @@ is in `status`, so any replica can take over at any moment.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
@@ -19,7 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kopf._cogs.aiokits import aiotoggles
+from kubernetes.client.exceptions import ApiException
 
 from flagops.api.actions import ACTION_ANNOTATION, Action, parse_action
 from flagops.api.common import ConditionStatus, set_condition
@@ -101,8 +100,6 @@ class RolloutReconciler:
         self._probes = ProbeRunner(kube, settings)
         self._scheduler = RoundScheduler(self._round, limit=ROUND_LIMIT)
         self._memory = RolloutMemory()
-        self._paused: aiotoggles.ToggleSet | None = None
-        self._following: asyncio.Task[None] | None = None
         self._gauges = RolloutGauges()
         self._bad_actions: set[str] = set()
         # kopf's indexes: each flag by (namespace, name), each flag's claims likewise.
@@ -124,20 +121,17 @@ class RolloutReconciler:
     def track(self, body: Mapping[str, Any]) -> None:
         """A Rollout's watch event (not its deletion): keep what its rounds read, and run a
         round now when the Rollout is new, its spec changed or an action arrived; our own
-        status writes coming back only refresh what is kept."""
+        status writes coming back only refresh what is kept. A standby keeps, runs nothing."""
         meta = body.get("metadata") or {}
         uid = str(meta.get("uid", ""))
         if meta.get("deletionTimestamp"):
             # As kopf stopped a daemon: a Rollout on its way out gets no more rounds.
             self.forget(uid, str(meta.get("namespace", "")), str(meta.get("name", "")))
             return
-        if self.paused:
-            return
         self._memory.keep_body(uid, body)
         annotations = meta.get("annotations") or {}
-        if self._memory.see(
-            uid, (int(meta.get("generation") or 0), annotations.get(ACTION_ANNOTATION))
-        ):
+        seen = (int(meta.get("generation") or 0), annotations.get(ACTION_ANNOTATION))
+        if self._memory.see(uid, seen) and not self.paused:
             self._scheduler.schedule(uid)
 
     def wake(self, uid: str) -> None:
@@ -151,45 +145,29 @@ class RolloutReconciler:
         self._announcer.forget(uid)
         self._gauges.forget(uid, namespace, name)
 
-    def _drop(self, uid: str) -> None:
-        # Another replica may carry on from here: the next round starts from the status as
-        # stored, never from what this one kept in memory.
-        self._memory.drop(uid)
-        self._gauges.set_mode(uid, None)
-
-    # --- pausing (peering) ----------------------------------------------------------------
+    # --- standby (controller/standby.py) -----------------------------------------------
 
     @property
     def paused(self) -> bool:
-        return self._paused is not None and self._paused.is_on()
+        return self._scheduler.paused
 
-    def follow(self, paused: aiotoggles.ToggleSet) -> None:
-        """Pause with kopf (controller/kopf_pause.py hands over its toggle set)."""
-        self._paused = paused
-        if self._following is not None:
-            self._following.cancel()
-        self._following = asyncio.create_task(self._follow(paused), name="rollout rounds pause")
-
-    async def _follow(self, paused: aiotoggles.ToggleSet) -> None:
-        while True:
-            await paused.wait_for(True)
-            logger.info("paused: another replica is active; no Rollout rounds here")
-            self._pause()
-            await paused.wait_for(False)
-            # Nothing was kept meanwhile (track() ignores events while paused): Rollouts
-            # come back with the watch's relisting, as they stand now.
-            self._scheduler.resume()
-            logger.info("resumed: Rollout rounds run here")
-
-    def _pause(self) -> None:
+    def pause(self) -> None:
+        """No rounds; keep following the watch. Another replica carries on from the
+        status as stored; this one, when it resumes, from the newest status it has seen."""
         self._scheduler.pause()
+        self._memory.demote()
         for uid in self._memory.uids():
-            self._drop(uid)
+            self._gauges.set_mode(uid, None)
+
+    def resume(self) -> None:
+        """A round now for every Rollout: the one that was active may have stopped
+        anywhere (the scheduler runs them `ROUND_LIMIT` at a time)."""
+        self._scheduler.resume()
+        for uid in self._memory.uids():
+            self._scheduler.schedule(uid)
 
     async def close(self) -> None:
-        if self._following is not None:
-            self._following.cancel()
-        self._pause()
+        self._scheduler.pause()
 
     async def _round(self, uid: str) -> float | None:
         body = self._memory.body(uid)
@@ -199,6 +177,15 @@ class RolloutReconciler:
         namespace, name = meta["namespace"], meta["name"]
         try:
             delay = await self.reconcile(namespace, name, body)
+        except ApiException as exc:
+            if exc.status != 404:
+                logger.warning("reconcile of rollout %s/%s failed: %s", namespace, name, exc.reason)
+                return RETRY_AFTER
+            # Deleted while no DELETED event could reach us (a watch re-listed after an
+            # error shows only what is left): nothing left to act on.
+            logger.info("rollout %s/%s is gone; no more rounds", namespace, name)
+            self.forget(uid, namespace, name)
+            return None
         except Exception:
             logger.exception("reconcile of rollout %s/%s failed", namespace, name)
             return RETRY_AFTER

@@ -73,8 +73,11 @@ def test_one_replica_acts_and_the_other_takes_over(make_env: EnvFactory) -> None
     env.create_rollout(stageDuration="2s")
     env.wait_status(lambda s: s.get("stage") == "BETA", timeout=60)
     assert metric_sum(active, "flagops_analysis_total") > 0
+    # The standby watches all along (a takeover needs no relisting) and acts on nothing.
     assert metric_sum(standby, "flagops_analysis_total") == 0
     assert metric_sum(standby, "flagops_configmap_writes_total") == 0
+    assert metric_sum(standby, "flagops_rollout_status_writes_total") == 0
+    assert "standby: another replica is active" in standby.log()
 
     # The active replica dies without a goodbye; the standby takes over once its
     # peering record expires.

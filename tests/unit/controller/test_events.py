@@ -60,6 +60,7 @@ class FakeReconciler:
     tracked: list[str] = field(default_factory=list)
     woken: list[str] = field(default_factory=list)
     forgotten: list[tuple[str, str, str]] = field(default_factory=list)
+    paused: bool = False
 
     def bind(self, flags: Any, claims: Any) -> None:
         pass
@@ -157,6 +158,16 @@ def test_a_deleted_rollout_is_forgotten_and_its_handback_announced() -> None:
     assert (type_, reason) == ("Warning", "RolloutDeleted")
     assert "Rollout r was deleted at stage BETA" in message
     assert "enabled=False, rolloutPercent=0" in message
+
+
+def test_a_standby_forgets_a_deleted_rollout_and_leaves_the_handback_to_the_active() -> None:
+    events, _, reconciler, kube, indexes = setup([flag("f", enabled=False)])
+    reconciler.paused = True
+    body = rollout("r", "f", "BETA")
+    asyncio.run(events.rollout_changed(None, "ns", body, indexes))
+    asyncio.run(events.rollout_changed("DELETED", "ns", body, indexes))
+    assert reconciler.forgotten == [("uid-r", "ns", "r")]
+    assert kube.events == []
 
 
 def test_no_handback_event_without_a_hold_or_a_flag() -> None:

@@ -1,27 +1,22 @@
 """What the reconciler keeps of each Rollout between rounds, when it asks for a round,
-and how it pauses with kopf (peering)."""
+and what it does as a standby (peering)."""
 
 from __future__ import annotations
 
 import asyncio
-import types
-from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
-from kopf._cogs.aiokits import aiotoggles
-from kopf._core.engines import daemons
-from kopf._core.reactor import running
+from kubernetes.client.exceptions import ApiException
 
-from flagops.api.rollout import Rollout
+from flagops.api.rollout import Rollout, RolloutStatus
 from flagops.controller.essence import lean_body
-from flagops.controller.kopf_pause import unwatch_kopf_pause, watch_kopf_pause
 from flagops.controller.kube import Kube
 from flagops.controller.rollout_memory import RolloutMemory
 from flagops.controller.rollouts import RolloutReconciler
+from flagops.controller.scheduler import RETRY_AFTER
 from flagops.controller.settings import Settings
-
-DEADLINE = 5.0
 
 
 @dataclass
@@ -34,7 +29,8 @@ class FakeScheduler:
     pauses: int = 0
 
     def schedule(self, key: str, delay: float = 0.0) -> None:
-        self.scheduled.append(key)
+        if not self.paused:  # as the real one: nothing while paused
+            self.scheduled.append(key)
 
     def remove(self, key: str) -> None:
         self.removed.append(key)
@@ -64,15 +60,16 @@ def rollout(generation: int = 1, **meta: Any) -> dict[str, Any]:
     }
 
 
+def progressing() -> RolloutStatus:
+    body = {**rollout(), "status": {"stage": "BETA", "phase": "Progressing"}}
+    return Rollout.from_object(body).status
+
+
 def reconciler() -> tuple[RolloutReconciler, FakeScheduler]:
     made = RolloutReconciler(cast(Kube, object()), Settings())
     fake = FakeScheduler()
     made._scheduler = fake  # type: ignore[assignment]
     return made, fake
-
-
-def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    asyncio.run(scenario())
 
 
 def test_a_round_is_asked_for_a_new_rollout_a_spec_change_or_an_action_only() -> None:
@@ -106,57 +103,37 @@ def test_a_rollout_being_deleted_gets_no_more_rounds() -> None:
     assert fake.scheduled == ["u1"]
 
 
-def test_paused_with_kopf_it_forgets_every_rollout_and_tracks_again_after_resuming() -> None:
-    async def scenario() -> None:
-        made, fake = reconciler()
-        paused = aiotoggles.ToggleSet(any)
-        peer = await paused.make_toggle(False, name="a peer is active")
-        made.follow(paused)
-        made.track(rollout())
-        assert fake.scheduled == ["u1"]
-
-        await peer.turn_to(True)
-        async with asyncio.timeout(DEADLINE):
-            while not fake.paused:
-                await asyncio.sleep(0.005)
-        made.track(rollout())  # an event that slipped in while pausing
-        made.wake("u1")
-        assert fake.scheduled == ["u1"]
-
-        await peer.turn_to(False)
-        async with asyncio.timeout(DEADLINE):
-            while fake.paused:
-                await asyncio.sleep(0.005)
-        made.track(rollout())  # the relisting after resuming: new again
-        assert fake.scheduled == ["u1", "u1"]
-        await made.close()
-
-    run(scenario)
+def test_a_standby_keeps_following_runs_nothing_and_resuming_runs_every_rollout() -> None:
+    made, fake = reconciler()
+    made.track(rollout())
+    made._memory.remember("u1", progressing())
+    made.pause()
+    assert made.paused and fake.pauses == 1
+    made.track(rollout(uid="u2"))  # created while another replica is active
+    made.track(rollout(uid="u3"))
+    made.track(rollout(uid="u3", deletionTimestamp="2026-12-01T00:00:00Z"))
+    made.wake("u2")  # a probe Job of the active replica's
+    assert fake.scheduled == ["u1"]
+    made.resume()
+    # The active replica may have stopped anywhere: every Rollout has a round at once.
+    assert sorted(fake.scheduled) == ["u1", "u1", "u2"]
+    assert fake.removed == ["u3"]
 
 
-def test_the_pause_is_seen_in_the_call_that_starts_kopfs_daemon_killer() -> None:
-    seen: list[aiotoggles.ToggleSet] = []
-    copy = types.SimpleNamespace(daemon_killer=daemons.daemon_killer)
-    assert watch_kopf_pause(seen.append, copy)
-    paused = aiotoggles.ToggleSet(any)
-
-    async def scenario() -> None:
-        killer = copy.daemon_killer(settings=None, memories=None, operator_paused=paused)
-        killer.close()  # kopf's own coroutine, handed back as it is: not run here
-
-    run(scenario)
-    assert seen == [paused]
-    unwatch_kopf_pause(seen.append, copy)
-    # kopf starts it through the module attribute, with the toggle set by keyword.
-    source = running.spawn_tasks.__code__.co_names
-    assert "daemon_killer" in source and "daemons" in source
-
-
-def test_a_kopf_that_no_longer_passes_the_pause_is_refused() -> None:
-    async def daemon_killer(*, settings: Any, memories: Any) -> None:
-        pass
-
-    assert not watch_kopf_pause(lambda _: None, types.SimpleNamespace(daemon_killer=daemon_killer))
+def test_demoting_gives_each_body_back_the_status_memory_held() -> None:
+    memory = RolloutMemory()
+    memory.keep_body("u1", rollout())
+    memory.remember("u1", progressing())
+    memory.wrote("u1", b"seen", datetime.now(UTC))
+    memory.see("u1", (1, None))
+    memory.demote()
+    # What this replica last knew is what its rounds start from when it resumes...
+    assert (memory.body("u1") or {})["status"]["phase"] == "Progressing"
+    assert memory.status("u1") is None and not memory.knows_written("u1")
+    assert memory.see("u1", (1, None))  # ...and nothing counts as acted on
+    # While standing by, the watch's copy (another replica's writes) is the newest.
+    memory.keep_body("u1", rollout())
+    assert (memory.body("u1") or {})["status"] == {"stage": "BETA"}
 
 
 def test_memory_keeps_compact_copies_that_read_back_the_same() -> None:
@@ -176,3 +153,20 @@ def test_memory_keeps_compact_copies_that_read_back_the_same() -> None:
     memory.drop("u1")
     assert memory.body("u1") is None and memory.status("u1") is None
     assert memory.see("u1", (1, None))  # after forgetting, new again
+
+
+def test_a_rollout_whose_write_finds_it_gone_is_forgotten_and_other_failures_retried() -> None:
+    made, fake = reconciler()
+    made.track(rollout())
+    failure = ApiException(status=404, reason="Not Found")
+
+    async def reconcile(namespace: str, name: str, body: Any = None) -> float:
+        raise failure
+
+    made.reconcile = reconcile  # type: ignore[method-assign]
+    failure.status = 409
+    assert asyncio.run(made._round("u1")) == RETRY_AFTER and "u1" in made._memory
+    # Deleted while its DELETED event could not reach us (a watch that re-listed).
+    failure.status = 404
+    assert asyncio.run(made._round("u1")) is None
+    assert fake.removed == ["u1"] and "u1" not in made._memory
