@@ -56,7 +56,14 @@ from flagops.rollouts.model import (
     FlagSnapshot,
     ProbeOutcome,
 )
-from flagops.rollouts.plan import FlagFacts, RoundFacts, RoundPlan, next_wake, plan
+from flagops.rollouts.plan import (
+    FlagFacts,
+    RoundFacts,
+    RoundPlan,
+    next_wake,
+    plan,
+    wake_after_takeover,
+)
 from flagops.rollouts.queries import rendered_or_template, template_values
 from flagops.rollouts.state import (
     apply_to_status,
@@ -160,11 +167,27 @@ class RolloutReconciler:
             self._gauges.set_mode(uid, None)
 
     def resume(self) -> None:
-        """A round now for every Rollout: the one that was active may have stopped
-        anywhere (the scheduler runs them `ROUND_LIMIT` at a time)."""
+        """Every Rollout's first round here: at once when it has work that cannot wait,
+        else at its next analysis slot (`rollouts.plan.wake_after_takeover`)."""
         self._scheduler.resume()
+        now = datetime.now(UTC)
         for uid in self._memory.uids():
-            self._scheduler.schedule(uid)
+            body = self._memory.body(uid)
+            self._scheduler.schedule(uid, 0.0 if body is None else self._takeover_wake(body, now))
+
+    def _takeover_wake(self, body: Mapping[str, Any], now: datetime) -> float:
+        rollout = Rollout.from_object(body)
+        if rollout.spec_error is not None:
+            return 0.0  # its round reports the spec
+        value = rollout.annotations.get(ACTION_ANNOTATION)
+        try:
+            action = parse_action(value) if value else None
+        except ValueError:
+            action = None  # its next round reports it
+        generation = int(body["metadata"].get("generation", 1))
+        return wake_after_takeover(
+            rollout.spec, rollout.status, generation, action, rollout.uid, now
+        )
 
     async def close(self) -> None:
         self._scheduler.pause()

@@ -4,7 +4,8 @@
 without asking anything (the flag, the other Rollouts' claims, the pending
 action) and says what to do before the decision: re-validate the queries or
 not, read the running probe Job or give it up, start the next probe, take an
-analysis. `next_wake()` says, after the decision, when the next round is due.
+analysis. `next_wake()` says, after the decision, when the next round is due, and
+`wake_after_takeover()` when the first round is due on a replica that takes over.
 The reconciler only does what these say (controller/rollouts.py).
 """
 
@@ -178,3 +179,30 @@ def next_wake(spec: RolloutSpec, status: RolloutStatus, uid: str, now: datetime)
         if last is not None:
             interval = min(interval, max(last + spec.health_probe.every_delta - now, MIN_WAKE))
     return max(interval.total_seconds(), MIN_WAKE.total_seconds())
+
+
+def wake_after_takeover(
+    spec: RolloutSpec,
+    status: RolloutStatus,
+    generation: int,
+    action: Action | None,
+    uid: str,
+    now: datetime,
+) -> float:
+    """Seconds until a Rollout's first round on a replica that has just taken over.
+
+    At once when something cannot wait: a spec generation not yet observed, an action
+    not yet taken, a probe Job to read, Events to post. Otherwise when `next_wake` says,
+    as the replica that was active would have run it: 5,000 Rollouts taken over together
+    keep their spread over the interval instead of all working in the same seconds (the
+    next analysis counts the whole gap since the stored totals).
+    """
+    taken = status.last_action.id if status.last_action else None
+    if (
+        status.observed_generation != generation
+        or (action is not None and action.id != taken)
+        or status.active_probe_job
+        or status.pending_events
+    ):
+        return 0.0
+    return next_wake(spec, status, uid, now)

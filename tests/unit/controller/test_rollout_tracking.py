@@ -24,6 +24,7 @@ class FakeScheduler:
     """Records what the reconciler asks of the scheduler (a fake: nothing runs)."""
 
     scheduled: list[str] = field(default_factory=list)
+    delays: dict[str, float] = field(default_factory=dict)
     removed: list[str] = field(default_factory=list)
     paused: bool = False
     pauses: int = 0
@@ -31,6 +32,7 @@ class FakeScheduler:
     def schedule(self, key: str, delay: float = 0.0) -> None:
         if not self.paused:  # as the real one: nothing while paused
             self.scheduled.append(key)
+            self.delays[key] = delay
 
     def remove(self, key: str) -> None:
         self.removed.append(key)
@@ -61,8 +63,8 @@ def rollout(generation: int = 1, **meta: Any) -> dict[str, Any]:
 
 
 def progressing() -> RolloutStatus:
-    body = {**rollout(), "status": {"stage": "BETA", "phase": "Progressing"}}
-    return Rollout.from_object(body).status
+    settled = {"stage": "BETA", "phase": "Progressing", "observedGeneration": 1}
+    return Rollout.from_object({**rollout(), "status": settled}).status
 
 
 def reconciler() -> tuple[RolloutReconciler, FakeScheduler]:
@@ -115,8 +117,10 @@ def test_a_standby_keeps_following_runs_nothing_and_resuming_runs_every_rollout(
     made.wake("u2")  # a probe Job of the active replica's
     assert fake.scheduled == ["u1"]
     made.resume()
-    # The active replica may have stopped anywhere: every Rollout has a round at once.
+    # Every Rollout has a round: at once with work that cannot wait (u2 was never
+    # handled), else at its next analysis slot, as the replica that was active would.
     assert sorted(fake.scheduled) == ["u1", "u1", "u2"]
+    assert fake.delays["u2"] == 0.0 and 0.5 <= fake.delays["u1"] <= 60.0
     assert fake.removed == ["u3"]
 
 

@@ -20,6 +20,7 @@ from flagops.rollouts.plan import (
     next_wake,
     plan,
     probe_start_due,
+    wake_after_takeover,
 )
 from flagops.rollouts.ticks import next_due
 
@@ -299,3 +300,51 @@ def test_late_round_is_late_for_its_tick_only() -> None:
     late = NEXT_DUE + timedelta(seconds=45)
     analysed = status(lastAnalysis={"time": late.isoformat(), "verdict": "Pass"})
     assert next_wake(spec(), analysed, ME.uid, late) == pytest.approx(15.0)
+
+
+@pytest.mark.parametrize(
+    ("raw", "generation", "action", "at_once"),
+    [
+        ({}, 1, None, False),  # nothing pending: its next slot, as before the takeover
+        ({}, 2, None, True),  # a spec change not yet observed
+        ({"observedGeneration": None, "stage": None}, 1, None, True),  # never handled
+        ({}, 1, ACTION, True),  # an action not yet taken
+        (
+            {
+                "lastAction": {
+                    "name": "check",
+                    "id": "a1",
+                    "at": T0.isoformat(),
+                    "result": "Succeeded",
+                }
+            },
+            1,
+            ACTION,
+            False,
+        ),
+        ({"activeProbeJob": "j"}, 1, None, True),  # a probe Job to read
+        (
+            {
+                "pendingEvents": [
+                    {
+                        "sequence": 1,
+                        "type": "Normal",
+                        "reason": "StageAdvanced",
+                        "message": "m",
+                        "time": T0.isoformat(),
+                    }
+                ]
+            },
+            1,
+            None,
+            True,
+        ),  # Events to post
+    ],
+)
+def test_after_a_takeover_only_work_that_cannot_wait_runs_at_once(
+    raw: dict[str, Any], generation: int, action: Action | None, at_once: bool
+) -> None:
+    stored = status(**raw)
+    wake = wake_after_takeover(spec(), stored, generation, action, ME.uid, T0)
+    assert wake == (0.0 if at_once else pytest.approx(next_wake(spec(), stored, ME.uid, T0)))
+    assert at_once or wake > 1.0
