@@ -196,10 +196,16 @@ class ProbeKubeletStandIn(Service):
         with self._lock:
             for cancel in self._active.values():
                 cancel.set()
-        if self._watch is not None:
-            self._watch.stop()
         if self._thread is not None:
-            self._thread.join(timeout)
+            # Watch.stop() unblocks a stream only once it has its response: a stop that
+            # came while the request was under way (the stream resets its flag) would
+            # leave the thread reading until the watch's 60 s timeout. Stop it again
+            # until the thread is gone.
+            deadline = time.monotonic() + timeout
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                if self._watch is not None:
+                    self._watch.stop()
+                self._thread.join(0.1)
             self._thread = None
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
