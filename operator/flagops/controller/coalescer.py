@@ -79,6 +79,10 @@ class Coalescer:
             try:
                 await asyncio.wait_for(self._dirty.wait(), timeout=interval)
             except TimeoutError:
+                # A request that came while wait_for was cancelling its waiter found this
+                # task not yet done and started none: flush it here, or it is lost.
+                if self._dirty.is_set():
+                    continue
                 return
             # More changes came within the interval: wait out the rest of it, then flush them all.
             await asyncio.sleep(max(0.0, flushed_at + interval - loop.time()))
